@@ -1,0 +1,29 @@
+# Two commands do all the set-up: `make report` and `make test`.
+# Each creates (or reuses) the local virtual environment .venv from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: report test lint bench clean venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+report: $(STAMP)
+	$(PY) -m glaucoma_lib.report $(if $(QUICK),--quick) $(if $(DATA),--data-dir "$(DATA)") $(if $(SEED),--seed $(SEED))
+
+test: $(STAMP)
+	$(PY) -m ruff check glaucoma_lib tests notebooks
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m glaucoma_lib.bench
+
+clean:
+	rm -rf .cache build report/.build* report/.old*
