@@ -1,0 +1,217 @@
+"""Figures for notebooks and report: one style, loud synthetic-data banners, atomic saves."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from . import metrics
+
+SYNTHETIC_BANNER = "SYNTHETIC DATA — "
+CLASS_NAMES = ("healthy", "glaucoma")
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def set_style() -> None:
+    """One seaborn look for every figure so report pages read as a set."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "figure.autolayout": True})
+
+
+set_style()
+
+
+def data_title(text: str, synthetic: bool) -> str:
+    """Title that cannot be mistaken for a real result when the data are synthetic."""
+    return f"{SYNTHETIC_BANNER}{text}" if synthetic else text
+
+
+def figures_dir() -> Path:
+    """$GLAUCOMA_FIGURES_DIR (set by the report builder) or <project>/figures."""
+    env = os.environ.get("GLAUCOMA_FIGURES_DIR")
+    return Path(env) if env else _PROJECT_ROOT / "figures"
+
+
+def save_figure(fig: plt.Figure, name: str) -> Path:
+    """Write <figures_dir>/<name>.png via a temp file + os.replace: never a half-written PNG."""
+    if not name or Path(name).name != name or name.endswith(".png"):
+        raise ValueError(f"figure name must be a bare stem like 'roc_fixed', got {name!r}")
+    out_dir = figures_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{name}.png"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".png", dir=out_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", bbox_inches="tight")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> tuple[plt.Figure, plt.Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+        return fig, ax
+    return ax.figure, ax
+
+
+def plot_accuracy_per_epoch(
+    epochs_frame: pd.DataFrame,
+    synthetic: bool,
+    title: str = "Accuracy per epoch",
+    baseline: float | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Lines for every *_acc column (train/val/test) against epoch; dashed always-healthy floor."""
+    fig, ax = _axes(ax)
+    cols = [c for c in epochs_frame.columns if c.endswith("_acc")]
+    x = epochs_frame["epoch"] if "epoch" in epochs_frame else np.arange(1, len(epochs_frame) + 1)
+    for col in cols:
+        ax.plot(x, epochs_frame[col], marker="o", ms=3, label=col.replace("_acc", ""))
+    if baseline is not None:
+        ax.axhline(baseline, ls="--", color="grey", label=f"always healthy ({baseline:.1%})")
+    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title=data_title(title, synthetic))
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_loss_per_epoch(
+    iteration_loss: Sequence[float],
+    iters_per_epoch: int,
+    synthetic: bool,
+    title: str = "Training loss",
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Every mini-batch loss (faint) and the per-epoch mean (bold) on one axis of epochs."""
+    fig, ax = _axes(ax)
+    loss = np.asarray(iteration_loss, dtype=np.float64)
+    if iters_per_epoch < 1:
+        raise ValueError(f"iters_per_epoch must be at least 1, got {iters_per_epoch}")
+    x = np.arange(1, loss.size + 1) / iters_per_epoch
+    ax.plot(x, loss, lw=0.8, alpha=0.4, label="mini-batch")
+    n_epochs = loss.size // iters_per_epoch
+    if n_epochs:
+        means = loss[: n_epochs * iters_per_epoch].reshape(n_epochs, iters_per_epoch).mean(axis=1)
+        ax.plot(np.arange(1, n_epochs + 1), means, marker="o", lw=2, label="epoch mean")
+    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=data_title(title, synthetic))
+    ax.legend(loc="upper right")
+    return fig
+
+
+def plot_confusion(
+    y: np.ndarray,
+    pred: np.ndarray,
+    synthetic: bool,
+    title: str = "Confusion matrix",
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Counts with row percentages: rows are the truth, so the diagonal reads as sens/spec."""
+    fig, ax = _axes(ax, (4.5, 4))
+    cm = metrics.confusion(y, pred)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    labels = np.array([[f"{c}\n({s:.0%})" for c, s in zip(r, p, strict=True)]
+                       for r, p in zip(cm, share, strict=True)])
+    sns.heatmap(share, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False,
+                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, ax=ax)
+    ax.set(xlabel="predicted", ylabel="true", title=data_title(title, synthetic))
+    return fig
+
+
+def plot_roc(
+    y: np.ndarray,
+    score: np.ndarray,
+    synthetic: bool,
+    title: str = "ROC curve",
+    label: str = "model",
+    n_boot: int = 2000,
+    seed: int = 0,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """ROC with the AUC and its bootstrap 95% interval in the legend; pass ax to overlay."""
+    fig, ax = _axes(ax, (5, 5))
+    fpr, tpr, _ = metrics.roc_curve(y, score)
+    auc, low, high = metrics.bootstrap_ci(y, score, metrics.roc_auc, n=n_boot, seed=seed)
+    legend = f"{label}: AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f})"
+    ax.step(fpr, tpr, where="post", lw=2, label=legend)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01),
+           title=data_title(title, synthetic))
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def plot_reliability(
+    y: np.ndarray,
+    prob: np.ndarray,
+    synthetic: bool,
+    title: str = "Reliability diagram",
+    n_bins: int = 10,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Predicted glaucoma probability against the observed fraction; diagonal = calibrated."""
+    fig, ax = _axes(ax, (5, 5))
+    mean_prob, observed, count = metrics.reliability_curve(y, prob, n_bins=n_bins)
+    brier = metrics.brier_score(y, prob)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
+    ax.plot(mean_prob, observed, marker="o", label=f"model (Brier {brier:.3f})")
+    for x, o, c in zip(mean_prob, observed, count, strict=True):
+        ax.annotate(str(int(c)), (x, o), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(xlabel="predicted probability of glaucoma", ylabel="observed fraction with glaucoma",
+           xlim=(0, 1), ylim=(0, 1), title=data_title(title, synthetic))
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def to_display_image(image: np.ndarray) -> np.ndarray:
+    """CHW (or HWC) float/uint8 image -> HWC float in [0, 1] for imshow, in colour."""
+    img = np.asarray(image)
+    if img.ndim != 3:
+        raise ValueError(f"expected a 3-D image, got shape {img.shape}")
+    if img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    img = img.astype(np.float32)
+    if img.max(initial=0.0) > 1.0:
+        img = img / 255.0
+    img = np.clip(img, 0.0, 1.0)
+    return img[..., 0] if img.shape[-1] == 1 else img
+
+
+def plot_image_grid(
+    images: np.ndarray,
+    captions: Sequence[str],
+    synthetic: bool,
+    title: str = "Images",
+    ncols: int = 6,
+) -> plt.Figure:
+    """Small multiples with a caption under each image; an empty set says so instead of failing."""
+    n = len(images)
+    if len(captions) != n:
+        raise ValueError(f"{n} images but {len(captions)} captions")
+    if n == 0:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no images to show", ha="center", va="center")
+        ax.set_title(data_title(title, synthetic))
+        return fig
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.4 * nrows + 0.5), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img, cap in zip(axes.ravel(), images, captions, strict=False):
+        ax.imshow(to_display_image(img))
+        ax.set_title(cap, fontsize=7)
+    fig.suptitle(data_title(title, synthetic))
+    return fig
