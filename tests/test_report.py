@@ -1,0 +1,141 @@
+"""The report builder: parameters passed through, one combined HTML/PDF, failures leave the old one.
+
+Stub notebooks in tmp_path test the machinery in seconds; the slow test runs the real notebooks
+end to end with --quick into a temporary output root.
+"""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from glaucoma_lib import report
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def _notebook(path: Path, parameters: str, *body: str, title: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}"), params]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in body]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def stubs(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _notebook(
+        nb_dir / "01_first.ipynb",
+        "seed = 1\nquick = False",
+        "import matplotlib.pyplot as plt\nfrom glaucoma_lib import plots\n"
+        "fig, ax = plt.subplots()\nax.plot([0, seed])\nplots.save_figure(fig, 'stub_line')",
+        "print(f'SEED-IS-{seed} QUICK-IS-{quick}')",
+        title="First stub section",
+    )
+    _notebook(nb_dir / "02_second.ipynb", "x = 1", "print('SECRET_CODE' [:6])",
+              title="Second stub section")
+    (nb_dir / "notes.ipynb").write_text("not a numbered notebook, never run")
+    return nb_dir
+
+
+def _options(stubs, tmp_path, **kw):
+    defaults = dict(quick=True, seed=7, out=tmp_path / "out", notebooks_dir=stubs,
+                    data_dir=os.environ.get("GLAUCOMA_DATA"), pdf=False)
+    defaults.update(kw)
+    return report.BuildOptions(**defaults)
+
+
+def test_only_declared_parameters_are_passed(stubs):
+    offered = {"data_dir": "/d", "seed": 3, "quick": True}
+    assert report.parameters_for(stubs / "01_first.ipynb", offered) == {"seed": 3, "quick": True}
+    assert report.parameters_for(stubs / "02_second.ipynb", offered) == {}
+
+
+def test_numbered_notebooks_in_order(stubs, tmp_path):
+    assert [p.name for p in report.numbered_notebooks(stubs)] == [
+        "01_first.ipynb", "02_second.ipynb"]
+    with pytest.raises(report.ReportError, match="no notebooks"):
+        report.numbered_notebooks(tmp_path)
+
+
+def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
+    result = report.build_report(_options(stubs, tmp_path))
+    out = tmp_path / "out"
+    page = result.html.read_text()
+    assert "First stub section" in page and "Second stub section" in page
+    assert "SEED-IS-7 QUICK-IS-True" in page  # parameters reached the kernel
+    assert "SECRET" in page and "SECRET_CODE" not in page  # output shown, code input hidden
+    assert "Data checksum" in page and "Package versions" in page and "BLAS" in page
+    assert 'src="data:image/png;base64' in page  # self-contained
+    assert (out / "figures" / "stub_line.png").is_file()
+    assert sorted(p.name for p in (out / "report" / "notebooks").iterdir()) == [
+        "01_first.ipynb", "02_second.ipynb"]
+    assert not list((out / "report").glob(".build-*"))
+    assert not list((out / "report").glob(".old-*"))
+    assert result.pdf is None and "not requested" in result.pdf_message
+
+
+def test_failing_notebook_names_cell_and_keeps_old_report(stubs, tmp_path):
+    report.build_report(_options(stubs, tmp_path))
+    out = tmp_path / "out"
+    before = (out / "report" / "report.html").read_bytes()
+    _notebook(stubs / "03_broken.ipynb", "y = 0", "z = 1", "1 / y", title="Broken")
+    with pytest.raises(report.ReportError) as err:
+        report.build_report(_options(stubs, tmp_path))
+    message = str(err.value)
+    assert "03_broken.ipynb" in message and "ZeroDivisionError" in message
+    assert "'1 / y'" in message and "cell" in message
+    assert (out / "report" / "report.html").read_bytes() == before
+    assert (out / "figures" / "stub_line.png").is_file()
+
+
+def test_cli_reports_failure_with_exit_code(stubs, tmp_path, capsys):
+    _notebook(stubs / "03_broken.ipynb", "y = 0", "raise RuntimeError('boom')", title="Broken")
+    argv = ["--out", str(tmp_path / "out"), "--notebooks-dir", str(stubs), "--no-pdf"]
+    assert report.main(argv) == 1
+    assert "03_broken.ipynb" in capsys.readouterr().err
+
+
+def test_pdf_export_with_browser(tmp_path):
+    if report.find_browser() is None:
+        pytest.skip("no Chromium/Chrome on this machine: PDF export not checked "
+                    "(Debian: apt-get install chromium)")
+    html_path = tmp_path / "r.html"
+    html_path.write_text("<html><body><h1>Hello PDF</h1></body></html>")
+    pdf, message = report.export_pdf(html_path, tmp_path / "r.pdf")
+    assert pdf is not None, message
+    assert pdf.read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.slow
+def test_quick_report_end_to_end(tmp_path, monkeypatch):
+    """`make report QUICK=1` into a temp root: every notebook, section, figure (and the PDF)."""
+    monkeypatch.setenv("GLAUCOMA_MODELS_DIR", str(tmp_path / "models"))
+    options = report.BuildOptions(quick=True, out=tmp_path / "out",
+                                  data_dir=os.environ.get("GLAUCOMA_DATA"))
+    result = report.build_report(options)
+    sources = report.numbered_notebooks(PROJECT / "notebooks")
+    executed = [nbformat.read(p, as_version=4) for p in result.notebooks]
+    assert [p.name for p in result.notebooks] == [p.name for p in sources]
+    for nb in executed:
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.get("execution_count") for c in code), "a cell did not run"
+    page = result.html.read_text()
+    for nb, path in zip(executed, sources, strict=True):
+        assert report._notebook_title(nb, path.stem) in page
+    assert "How to trust these numbers" in page
+    for name in ("accuracy_original", "accuracy_fixed", "loss_original", "loss_fixed",
+                 "confusion_fixed", "roc_fixed", "misclassified_fixed"):
+        assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
+    assert len(list((tmp_path / "models").glob("*/run_record.json"))) >= 2
+    if report.find_browser() is None:
+        pytest.skip("report built and checked; no browser, so the PDF was not checked")
+    assert result.pdf is not None, result.pdf_message
+    assert result.pdf.read_bytes()[:4] == b"%PDF"
