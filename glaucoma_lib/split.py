@@ -1,0 +1,150 @@
+"""Splits of the data set: the original study's 800/220 split and validation carved from training.
+
+Everything is ordered by image number, because in G1020 neighbouring image numbers are usually
+the same eye or the same patient: contiguous blocks keep a patient on one side of a split, while
+image-level random folds leak near-duplicates between training and validation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+ORIGINAL_N_TOTAL = 1020
+ORIGINAL_N_TEST = 220
+SPLIT_COLUMNS = ("imageID", "binaryLabels")
+
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def image_number(image_id: str) -> int:
+    """The last run of digits in the file name: image_2563.jpg -> 2563."""
+    match = _LAST_NUMBER.search(str(image_id))
+    if match is None:
+        raise ValueError(f"image ID {image_id!r} contains no image number")
+    return int(match.group(1))
+
+
+def sort_by_image_number(ids: Iterable[str]) -> list[str]:
+    """Numeric order (image_2 before image_10), ties broken by name so the order is total."""
+    return sorted(ids, key=lambda image_id: (image_number(image_id), image_id))
+
+
+def default_n_test(n: int) -> int:
+    """220 of 1020 as in the original study, scaled proportionally for other data set sizes."""
+    return round(n * ORIGINAL_N_TEST / ORIGINAL_N_TOTAL)
+
+
+def original_split(ids: Iterable[str], n_test: int | None = None) -> tuple[list[str], list[str]]:
+    """The original study's split: sort by image number, the last n_test images are the test set."""
+    ordered = sort_by_image_number(ids)
+    n_test = default_n_test(len(ordered)) if n_test is None else n_test
+    if not 0 <= n_test <= len(ordered):
+        raise ValueError(f"n_test={n_test} is outside 0..{len(ordered)}")
+    n_train = len(ordered) - n_test
+    return ordered[:n_train], ordered[n_train:]
+
+
+def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as out:
+            frame.to_csv(out, index=False, lineterminator="\n")
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_split_csvs(labels_df: pd.DataFrame, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write train_label.csv and test_label.csv (imageID,binaryLabels) in the original format.
+
+    Rows are in image-number order, the order the original study wrote them in.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = labels_df.loc[:, list(SPLIT_COLUMNS)].set_index("imageID")
+    train_ids, test_ids = original_split(labels.index)
+    paths = (out_dir / "train_label.csv", out_dir / "test_label.csv")
+    for ids, path in zip((train_ids, test_ids), paths, strict=True):
+        _write_csv_atomically(labels.loc[ids].reset_index(), path)
+    return paths
+
+
+def validation_block(n: int, fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out the LAST contiguous block (highest image numbers), like the test split does."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    n_val = min(max(round(n * fraction), 1), n - 1) if n >= 2 else 0
+    indices = np.arange(n, dtype=np.int64)
+    return indices[: n - n_val], indices[n - n_val :]
+
+
+def _folds_from_blocks(n: int, blocks: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    folds = []
+    for val_idx in blocks:
+        in_val = np.zeros(n, dtype=bool)
+        in_val[val_idx] = True
+        folds.append((np.flatnonzero(~in_val).astype(np.int64), np.sort(val_idx).astype(np.int64)))
+    return folds
+
+
+def blocked_folds(n: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k-fold cross-validation with each fold a contiguous block of image numbers."""
+    if not 2 <= k <= n:
+        raise ValueError(f"k must be in 2..{n}, got {k}")
+    return _folds_from_blocks(n, np.array_split(np.arange(n), k))
+
+
+def random_folds(n: int, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Image-level random k folds: they leak neighbouring images of one eye (leakage study only)."""
+    if not 2 <= k <= n:
+        raise ValueError(f"k must be in 2..{n}, got {k}")
+    permutation = np.random.default_rng(seed).permutation(n)
+    return _folds_from_blocks(n, np.array_split(permutation, k))
+
+
+def directory_listing(
+    folder: str | os.PathLike, ids: Iterable[str], raw: bool = False
+) -> list[str]:
+    """The order a program reading `folder` would meet `ids` in.
+
+    raw=True is os.listdir's order (file-system dependent, on ext4 a hash order); raw=False is the
+    lexicographic order sorted(os.listdir()) gives (image_0, image_1, image_10, image_100, ...).
+    """
+    wanted = set(ids)
+    listing = [name for name in os.listdir(folder) if name in wanted]
+    return listing if raw else sorted(listing)
+
+
+class MislabelCount(NamedTuple):
+    """How positional pairing of images with labels goes wrong."""
+
+    n_images: int
+    n_other_image_label: int  # the image gets the label row of a different image
+    n_wrong_class: int  # ... and that label also differs from its own
+
+
+def count_mislabelled(
+    label_order: Sequence[str], image_order: Sequence[str], labels: Mapping[str, int]
+) -> MislabelCount:
+    """Pair images with labels by position (the original study's bug) and count the damage."""
+    if len(label_order) != len(image_order):
+        raise ValueError(f"{len(label_order)} labels but {len(image_order)} images")
+    label_ids = np.asarray(label_order, dtype=object)
+    image_ids = np.asarray(image_order, dtype=object)
+    given = np.array([labels[i] for i in label_ids], dtype=np.int64)
+    true = np.array([labels[i] for i in image_ids], dtype=np.int64)
+    return MislabelCount(
+        n_images=len(image_ids),
+        n_other_image_label=int(np.sum(label_ids != image_ids)),
+        n_wrong_class=int(np.sum(given != true)),
+    )
