@@ -1,0 +1,110 @@
+"""The original 800/220 split, validation blocks and the positional-pairing bug counter."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glaucoma_lib import split
+from glaucoma_lib.data import read_labels
+
+G1020 = os.environ.get("GLAUCOMA_DATA")
+needs_g1020 = pytest.mark.skipif(
+    not (G1020 and (Path(G1020) / "G1020.csv").is_file()), reason="GLAUCOMA_DATA not set"
+)
+
+
+def test_image_number_and_numeric_sort():
+    assert split.image_number("image_2563.jpg") == 2563
+    assert split.sort_by_image_number(["image_10.jpg", "image_2.jpg", "image_1.jpg"]) == [
+        "image_1.jpg",
+        "image_2.jpg",
+        "image_10.jpg",
+    ]
+    with pytest.raises(ValueError, match="no image number"):
+        split.image_number("image.jpg")
+
+
+def test_original_split_takes_the_last_images_by_number():
+    ids = [f"image_{n}.jpg" for n in np.random.default_rng(0).permutation(1020)]
+    train, test = split.original_split(ids)
+    assert (len(train), len(test)) == (800, 220)
+    assert test == [f"image_{n}.jpg" for n in range(800, 1020)]
+    assert split.default_n_test(200) == 43
+    with pytest.raises(ValueError):
+        split.original_split(ids[:5], n_test=6)
+
+
+def test_write_split_csvs_in_original_format(tmp_path):
+    labels = pd.DataFrame(
+        {"imageID": [f"image_{n}.jpg" for n in range(20, 0, -1)], "binaryLabels": [0, 1] * 10}
+    )
+    train_csv, test_csv = split.write_split_csvs(labels, tmp_path / "splits")
+    assert train_csv.read_text().splitlines()[:3] == [
+        "imageID,binaryLabels",
+        "image_1.jpg,1",
+        "image_2.jpg,0",
+    ]
+    test_rows = pd.read_csv(test_csv)
+    assert test_rows["imageID"].tolist() == [f"image_{n}.jpg" for n in (17, 18, 19, 20)]
+    assert sorted(p.name for p in (tmp_path / "splits").iterdir()) == [
+        "test_label.csv",
+        "train_label.csv",
+    ]
+
+
+def test_validation_block_is_the_last_contiguous_block():
+    train_idx, val_idx = split.validation_block(800, 0.2)
+    np.testing.assert_array_equal(val_idx, np.arange(640, 800))
+    np.testing.assert_array_equal(train_idx, np.arange(640))
+
+
+@pytest.mark.parametrize("folds_of", [split.blocked_folds, split.random_folds])
+def test_folds_partition_the_indices(folds_of):
+    folds = folds_of(103, k=5)
+    assert len(folds) == 5
+    all_val = np.concatenate([val for _, val in folds])
+    np.testing.assert_array_equal(np.sort(all_val), np.arange(103))
+    for train_idx, val_idx in folds:
+        assert np.intersect1d(train_idx, val_idx).size == 0
+        assert train_idx.size + val_idx.size == 103
+
+
+def test_blocked_folds_are_contiguous_and_random_folds_are_not():
+    for _, val_idx in split.blocked_folds(100, k=4):
+        assert np.all(np.diff(val_idx) == 1)
+    random = split.random_folds(100, k=4, seed=3)
+    assert any(np.any(np.diff(val_idx) > 1) for _, val_idx in random)
+    again = split.random_folds(100, k=4, seed=3)
+    for (_, a), (_, b) in zip(random, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_count_mislabelled_pairs_by_position():
+    labels = {"image_1.jpg": 0, "image_2.jpg": 1, "image_10.jpg": 0}
+    by_number = split.sort_by_image_number(labels)
+    lexicographic = sorted(labels)
+    count = split.count_mislabelled(by_number, lexicographic, labels)
+    assert count == split.MislabelCount(n_images=3, n_other_image_label=2, n_wrong_class=2)
+    assert split.count_mislabelled(by_number, by_number, labels).n_other_image_label == 0
+
+
+def test_directory_listing_orders(tmp_path):
+    for name in ("image_2.jpg", "image_10.jpg", "image_1.jpg", "notes.txt"):
+        (tmp_path / name).touch()
+    ids = ["image_1.jpg", "image_2.jpg", "image_10.jpg"]
+    assert split.directory_listing(tmp_path, ids) == ["image_1.jpg", "image_10.jpg", "image_2.jpg"]
+    assert sorted(split.directory_listing(tmp_path, ids, raw=True)) == sorted(ids)
+
+
+@needs_g1020
+def test_g1020_split_membership_and_counts():
+    labels = read_labels(G1020)
+    train, test = split.original_split(labels["imageID"])
+    by_id = labels.set_index("imageID")["binaryLabels"]
+    assert (len(train), len(test)) == (800, 220)
+    assert (test[0], test[-1]) == ("image_2563.jpg", "image_3202.jpg")
+    assert by_id[test].sum() == 63
+    assert by_id[train].sum() == 233
