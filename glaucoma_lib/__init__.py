@@ -1,5 +1,18 @@
 """Glaucoma screening on G1020 fundus photographs with a CNN written from scratch in NumPy."""
 
 from glaucoma_lib.data import load_glaucoma
+from glaucoma_lib.network import (
+    DeepConvNet,
+    NetworkConfig,
+    WeightsError,
+    build_network,
+    load_network,
+)
+from glaucoma_lib.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from glaucoma_lib.train import History, Trainer
 
-__all__ = ["load_glaucoma"]
+__all__ = [
+    "load_glaucoma",
+    "DeepConvNet", "NetworkConfig", "WeightsError", "build_network", "load_network",
+    "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "History", "Trainer",
+]

@@ -1,0 +1,166 @@
+"""Numerical gradient checks (float64, central differences) for every layer.
+
+Bound: relative error ||a - n|| / (||a|| + ||n||) < 1e-6; central differences with eps=1e-5
+are accurate to ~1e-10 here, so 1e-6 leaves room only for a real bug to fail.
+"""
+
+import numpy as np
+import pytest
+
+from glaucoma_lib.layers import (
+    Affine,
+    BatchNormalization,
+    Convolution,
+    Dropout,
+    Flatten,
+    MaxPooling,
+    Relu,
+    SoftmaxWithLoss,
+    col2im,
+    im2col,
+)
+from glaucoma_lib.network import numerical_gradient, relative_error
+
+TOL = 1e-6
+
+
+def check_layer(layer, x, params=(), forward=None):
+    """Compare backward() with numerical gradients of sum(forward(x) * dout)."""
+    forward = forward or layer.forward
+    rng = np.random.default_rng(1)
+    dout = rng.standard_normal(forward(x).shape)
+
+    def f():
+        return float((forward(x) * dout).sum())
+
+    forward(x)
+    dx = layer.backward(dout)
+    assert relative_error(dx, numerical_gradient(f, x)) < TOL
+    for name in params:
+        forward(x)
+        layer.backward(dout)
+        analytic = getattr(layer, "d" + name)
+        assert relative_error(analytic, numerical_gradient(f, getattr(layer, name))) < TOL, name
+
+
+@pytest.mark.parametrize("stride,pad", [(1, 1), (2, 1), (2, 2), (1, 0)])
+def test_convolution_gradients(stride, pad):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 6, 3))  # NHWC, odd sizes exercise the floor in the output size
+    layer = Convolution(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), stride, pad)
+    check_layer(layer, x, ("W", "b"))
+
+
+def test_convolution_matches_direct_sum():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 5, 3))
+    W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out = Convolution(W, b, stride=2, pad=1).forward(x)
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    expected = np.zeros((2, 3, 3, 4))
+    for i in range(3):
+        for j in range(3):
+            patch = xp[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3, :]  # (N, KH, KW, C)
+            expected[:, i, j] = np.einsum("nhwc,fchw->nf", patch, W) + b
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 5, 3))
+    col = im2col(x, 3, 3, stride=2, pad=1)
+    c = rng.standard_normal(col.shape)
+    assert np.isclose((col * c).sum(), (x * col2im(c, x.shape, 3, 3, 2, 1)).sum())
+
+
+def test_float32_stays_float32():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    W, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
+    layer = Convolution(W, b, 1, 1)
+    out = layer.forward(x)
+    assert out.dtype == np.float32 and layer.backward(out).dtype == np.float32
+    assert MaxPooling().forward(out).dtype == np.float32
+
+
+@pytest.mark.parametrize("shape,stride,size", [((2, 6, 8, 3), 2, 2), ((2, 7, 7, 2), 2, 2),
+                                               ((2, 7, 6, 2), 1, 2), ((1, 9, 9, 2), 3, 3)])
+def test_max_pooling(shape, stride, size):
+    x = np.random.default_rng(0).standard_normal(shape)
+    layer = MaxPooling(size, size, stride)
+    out = layer.forward(x)
+    oh, ow = (shape[1] - size) // stride + 1, (shape[2] - size) // stride + 1
+    assert out.shape == (shape[0], oh, ow, shape[3])
+    expected = np.empty_like(out)
+    for i in range(oh):
+        for j in range(ow):
+            window = x[:, i * stride : i * stride + size, j * stride : j * stride + size]
+            expected[:, i, j] = window.max(axis=(1, 2))
+    np.testing.assert_array_equal(out, expected)
+    check_layer(layer, x)
+
+
+def test_max_pooling_ties_route_gradient_once():
+    layer = MaxPooling()
+    layer.forward(np.ones((1, 2, 2, 1)))
+    assert layer.backward(np.ones((1, 1, 1, 1))).sum() == 1
+
+
+def test_relu_and_affine():
+    rng = np.random.default_rng(0)
+    check_layer(Relu(), rng.standard_normal((4, 5)) + 0.05)
+    check_layer(Affine(rng.standard_normal((12, 3)), rng.standard_normal(3)),
+                rng.standard_normal((4, 2, 2, 3)), ("W", "b"))
+
+
+def test_flatten_is_channels_first():
+    x = np.arange(2 * 2 * 3 * 4, dtype=float).reshape(2, 2, 3, 4)  # NHWC
+    layer = Flatten()
+    np.testing.assert_array_equal(layer.forward(x), x.transpose(0, 3, 1, 2).reshape(2, -1))
+    check_layer(layer, np.random.default_rng(0).standard_normal((2, 2, 3, 4)))
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (3, 4, 4, 5)])
+@pytest.mark.parametrize("train_flg", [True, False])
+def test_batchnorm(shape, train_flg):
+    rng = np.random.default_rng(0)
+    c = shape[-1]
+    layer = BatchNormalization(rng.standard_normal(c), rng.standard_normal(c),
+                               rng.standard_normal(c), rng.random(c) + 0.5)
+    x = rng.standard_normal(shape) * 3 + 1
+    if train_flg:
+        out = layer.forward(x, True)
+        axes = tuple(range(len(shape) - 1))
+        xn = (out - layer.beta) / layer.gamma
+        np.testing.assert_allclose(xn.mean(axis=axes), 0, atol=1e-12)
+    saved = layer.running_mean.copy(), layer.running_var.copy()
+    check_layer(layer, x, ("gamma", "beta"), forward=lambda v: layer.forward(v, train_flg))
+    if not train_flg:
+        np.testing.assert_array_equal(layer.running_mean, saved[0])
+
+
+def test_dropout_is_seeded_and_scales_at_test_time():
+    x = np.ones((1000, 10))
+    a, b = Dropout(0.5, np.random.default_rng(3)), Dropout(0.5, np.random.default_rng(3))
+    out = a.forward(x, True)
+    np.testing.assert_array_equal(out, b.forward(x, True))
+    assert 0.45 < out.mean() < 0.55
+    np.testing.assert_array_equal(a.backward(np.ones_like(x)), out)
+    np.testing.assert_array_equal(a.forward(x, False), 0.5 * x)
+
+
+@pytest.mark.parametrize("weights", [None, (1.0, 3.0)])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_softmax_with_loss(weights, one_hot):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 2))
+    t = np.array([0, 1, 1, 0, 1, 1])
+    target = np.eye(2)[t] if one_hot else t
+    layer = SoftmaxWithLoss(weights)
+    loss = layer.forward(x, target)
+    p = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    w = np.ones(6) if weights is None else np.asarray(weights)[t]
+    assert np.isclose(loss, -(w * np.log(p[np.arange(6), t])).sum() / w.sum())
+    dx = layer.backward()
+    numeric = numerical_gradient(lambda: layer.forward(x, target), x)
+    assert relative_error(dx, numeric) < TOL

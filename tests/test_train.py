@@ -1,0 +1,180 @@
+"""Trainer: determinism, evaluation, best-epoch selection, exact resume after SIGKILL/Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from glaucoma_lib.network import NetworkConfig, build_network
+from glaucoma_lib.train import History, Trainer
+
+CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
+
+
+def toy_data(n=40, seed=0):
+    """Class 1 images are brighter in the red channel: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) % 2
+    x = rng.random((n, 3, 12, 12), dtype=np.float32)
+    x[:, 0] += 0.5 * t[:, None, None]
+    return x, t
+
+
+def make_trainer(tmp_path=None, seed=0, **kw):
+    x, t = toy_data()
+    net = build_network(NetworkConfig(**CONFIG, seed=seed))
+    kw = {"epochs": 3, "mini_batch_size": 8, "optimizer": "Adam",
+          "optimizer_param": {"lr": 0.01}, "verbose": False, "seed": seed, **kw}
+    return Trainer(net, x[:30], t[:30], x_test=x[30:], t_test=t[30:],
+                   x_val=x[24:30], t_val=t[24:30], **kw)
+
+
+def same_weights(a, b):
+    sa, sb = a.state_arrays(), b.state_arrays()
+    return sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+
+
+def comparable(history):
+    return {**history.__dict__, "epoch_seconds": None}
+
+
+def test_history_shape_and_json(tmp_path):
+    trainer = make_trainer()
+    history = trainer.train()
+    assert history.iter_per_epoch == 4 and len(history.train_loss) == 12  # ceil(30 / 8) = 4
+    assert history.epochs_completed == 3 and not history.interrupted
+    assert all(0 <= a <= 1 for a in history.train_acc + history.val_auc + history.test_acc)
+    frame = history.to_frame()
+    assert list(frame.index) == [1, 2, 3] and "val_auc" in frame
+    assert History.from_json(history.to_json(tmp_path / "h.json")) == history
+    assert History.from_json(tmp_path / "h.json") == history
+
+
+def test_iterations_per_epoch_match_the_original():
+    net = build_network(NetworkConfig(**CONFIG))
+    x = np.zeros((800, 3, 12, 12), np.float32)
+    assert Trainer(net, x, np.zeros(800, int), mini_batch_size=50).iter_per_epoch == 16
+
+
+def test_same_seed_same_weights_and_history_bitwise():
+    a, b = make_trainer(), make_trainer()
+    ha, hb = a.train(), b.train()
+    assert same_weights(a.network, b.network)
+    assert comparable(ha) == comparable(hb)
+    c = make_trainer(seed=1)
+    c.train()
+    assert not same_weights(a.network, c.network)
+
+
+def test_evaluates_on_all_images_unless_told():
+    trainer = make_trainer(epochs=1)
+    x, t = trainer.sets["test"]
+    history = trainer.train()
+    assert history.test_acc[0] == trainer.network.accuracy(x, t)
+    first = make_trainer(epochs=1, evaluate_sample_num_per_epoch=4)
+    h = first.train()
+    assert h.test_acc[0] == first.network.accuracy(x[:4], t[:4])
+
+
+def test_select_best_restores_the_best_epoch():
+    trainer = make_trainer(epochs=4, select_best_by="val_loss", optimizer_param={"lr": 0.05})
+    history = trainer.train()
+    best = history.best_epoch
+    assert history.val_loss[best - 1] == min(history.val_loss)
+    x, t = trainer.sets["val"]
+    assert np.isclose(trainer.evaluate(x, t)[2], history.val_loss[best - 1], rtol=1e-6)
+    with pytest.raises(ValueError, match="validation"):
+        Trainer(trainer.network, x, t, select_best_by="val_auc")
+
+
+def test_lr_schedule_augment_and_balanced_sampling():
+    seen = []
+
+    def augment(batch, rng):
+        seen.append(len(batch))
+        return batch + rng.normal(0, 0.01, batch.shape).astype(batch.dtype)
+
+    trainer = make_trainer(lr_schedule=lambda epoch: 0.01 / (epoch + 1), augment=augment,
+                           balanced_sampling=True)
+    history = trainer.train()
+    assert history.lr == [0.01, 0.005, 0.01 / 3]
+    assert sum(seen) == 90  # every epoch is one pass over 30 samples
+    t = trainer.t_train[trainer._epoch_order()]
+    assert abs(int((t == 1).sum()) - 15) <= 1
+
+
+RUN = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_train import make_trainer
+    checkpoint, out, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+    trainer = make_trainer(epochs=6, checkpoint_path=checkpoint, resume=resume,
+                           augment=lambda x, rng: (time.sleep(0.03), x)[1])
+    history = trainer.train()
+    trainer.network.save_params(out)
+    """
+)
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(RUN.format(tests=os.path.dirname(__file__)))
+    checkpoint, out = tmp_path / "ck.npz", tmp_path / "resumed.npz"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.Popen([sys.executable, str(script), str(checkpoint), str(out), "0"], env=env)
+    deadline = time.time() + 60
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not out.exists(), "the run was not killed mid-training"
+    subprocess.run([sys.executable, str(script), str(checkpoint), str(out), "1"], env=env,
+                   check=True, timeout=120)
+
+    reference = make_trainer(epochs=6, augment=lambda x, rng: x)
+    history = reference.train()
+    resumed = build_network(NetworkConfig(**CONFIG))
+    resumed.load_params(out)
+    assert same_weights(reference.network, resumed)
+    again = make_trainer(epochs=6, checkpoint_path=checkpoint, resume=True)
+    assert comparable(again.train()) == comparable(history)  # finished: only reloads
+
+
+def test_ctrl_c_checkpoints_and_resumes_exactly(tmp_path):
+    calls = []
+
+    def interrupt_on_fifth_batch(x, rng):
+        calls.append(1)
+        if len(calls) == 5:  # mid-epoch 2
+            os.kill(os.getpid(), signal.SIGINT)
+        return x
+
+    checkpoint = tmp_path / "ck.npz"
+    stopped = make_trainer(checkpoint_path=checkpoint, augment=interrupt_on_fifth_batch)
+    partial = stopped.train()
+    assert partial.interrupted and partial.epochs_completed == 1
+    assert len(partial.train_loss) == 5 and checkpoint.exists()
+
+    resumed = make_trainer(checkpoint_path=checkpoint, resume=True, augment=lambda x, rng: x)
+    history = resumed.train()
+    reference = make_trainer(augment=lambda x, rng: x)
+    expected = reference.train()
+    assert not history.interrupted
+    assert same_weights(resumed.network, reference.network)
+    assert comparable(history) == comparable(expected)
+
+
+def test_checkpoint_of_another_setup_is_refused(tmp_path):
+    from glaucoma_lib.network import WeightsError
+
+    checkpoint = tmp_path / "ck.npz"
+    make_trainer(epochs=1, checkpoint_path=checkpoint).train()
+    with pytest.raises(WeightsError, match="batch size"):
+        make_trainer(checkpoint_path=checkpoint, resume=True, mini_batch_size=5).train()
