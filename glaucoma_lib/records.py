@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import screening_summary
+from .metrics import always_healthy_accuracy, screening_summary
 
 RECORD_FILE = "run_record.json"
 WEIGHTS_FILE = "weights.npz"
@@ -172,6 +172,8 @@ def save_run(
     test_labels: np.ndarray,
     test_prob: np.ndarray,
     true_test_labels: np.ndarray | None = None,
+    train_labels: np.ndarray | None = None,
+    evaluated_per_epoch: int | None = None,
     config: dict[str, Any],
     seed: int,
     data_dir: Path | str,
@@ -184,6 +186,8 @@ def save_run(
     test_labels are the labels the run was scored against (for a faithful reproduction of the
     original, its mispaired ones); true_test_labels, when they differ, are the labels by file
     name, so the record holds both the number the pipeline would print and the true one.
+    The always-healthy baselines are stored for exactly the images each accuracy was measured on
+    (the first evaluated_per_epoch of each split, or all of them).
     """
     from .data import data_checksum
 
@@ -192,7 +196,12 @@ def save_run(
     network.save_params(run_dir / WEIGHTS_FILE, extra_metadata={"run": run_dir.name})
     history.to_json(run_dir / HISTORY_FILE)
     true_labels = test_labels if true_test_labels is None else true_test_labels
+    subset = slice(evaluated_per_epoch)
+    baselines = {"test_evaluated": always_healthy_accuracy(np.asarray(test_labels)[subset])}
+    if train_labels is not None:
+        baselines["train_evaluated"] = always_healthy_accuracy(np.asarray(train_labels)[subset])
     run_metrics = {
+        "always_healthy_per_epoch": baselines,
         "as_scored": screening_summary(test_labels, test_prob),
         "true_labels": screening_summary(true_labels, test_prob),
         "label_agreement": float(np.mean(np.asarray(test_labels) == np.asarray(true_labels))),
