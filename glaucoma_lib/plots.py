@@ -207,7 +207,7 @@ def plot_image_grid(
         return fig
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.4 * nrows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.7 * nrows + 0.5), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img, cap in zip(axes.ravel(), images, captions, strict=False):
