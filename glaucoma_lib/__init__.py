@@ -9,10 +9,13 @@ from glaucoma_lib.network import (
     load_network,
 )
 from glaucoma_lib.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from glaucoma_lib.params import ParameterError, check_params
+from glaucoma_lib.records import list_runs, read_run_record, write_run_record
 from glaucoma_lib.train import History, Trainer
 
 __all__ = [
     "load_glaucoma",
     "DeepConvNet", "NetworkConfig", "WeightsError", "build_network", "load_network",
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "History", "Trainer",
+    "check_params", "ParameterError", "list_runs", "read_run_record", "write_run_record",
 ]
