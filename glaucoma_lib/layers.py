@@ -16,6 +16,7 @@ dtype follows the input and parameters: float32 for training, float64 for gradie
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -23,19 +24,25 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> np.ndarray:
-    """(N, H, W, C) -> contiguous (N*OH*OW, KH*KW*C) patch matrix, one copy per kernel offset."""
+    """(N, H, W, C) -> contiguous (N*OH*OW, KH*KW*C) patch matrix, one copy per kernel row.
+
+    Channels last makes the KW*C values of one kernel row contiguous in the input, so each
+    copy moves runs of KW*C floats (48 for 16 channels) rather than C: about twice as fast.
+    """
     n, h, w, c = x.shape
     oh, ow = conv_output_size(h, kh, stride, pad), conv_output_size(w, kw, stride, pad)
     if pad:
         xp = np.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)
         xp[:, pad : pad + h, pad : pad + w, :] = x
     else:
-        xp = x
-    col = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+        xp = np.ascontiguousarray(x)
+    sn, sh, sw, sc = xp.strides
+    col = np.empty((n, oh, ow, kh, kw * c), dtype=x.dtype)
     for i in range(kh):
-        for j in range(kw):
-            rows, cols = slice(i, i + stride * oh, stride), slice(j, j + stride * ow, stride)
-            col[:, :, :, i, j, :] = xp[:, rows, cols]
+        # view[n, y, x, j*C + c] = xp[n, y*stride + i, x*stride + j, c]
+        col[:, :, :, i] = as_strided(
+            xp[:, i:], (n, oh, ow, kw * c), (sn, stride * sh, stride * sw, sc), writeable=False
+        )
     return col.reshape(n * oh * ow, kh * kw * c)
 
 
@@ -84,8 +91,21 @@ class Convolution:
         self.dW = (self.col.T @ dout).reshape(kh, kw, c, fn).transpose(3, 2, 0, 1)
         if not self.input_grad:
             return None
+        if self.stride == 1 and kh == kw and self.pad < kh:
+            return self._transposed_convolution(dout)
         dcol = dout @ self.W_col.T
         return col2im(dcol, self.x_shape, kh, kw, self.stride, self.pad)
+
+    def _transposed_convolution(self, dout: np.ndarray) -> np.ndarray:
+        """dx for stride 1 as a forward convolution of dout with the flipped kernel: one
+        im2col + GEMM, cheaper than col2im's nine read-modify-write passes. Padding the
+        output map by K-1-pad (cropping when negative) restores the input size."""
+        fn, c, kh, kw = self.W.shape
+        n, h, w, _ = self.x_shape
+        oh, ow = h + 2 * self.pad - kh + 1, w + 2 * self.pad - kw + 1
+        W_flip = self.W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*FN, C)
+        col = im2col(dout.reshape(n, oh, ow, fn), kh, kw, 1, kh - 1 - self.pad)
+        return (col @ W_flip).reshape(n, h, w, c)
 
 
 class MaxPooling:
@@ -97,8 +117,8 @@ class MaxPooling:
 
     def __init__(self, pool_h: int = 2, pool_w: int = 2, stride: int = 2):
         self.pool_h, self.pool_w, self.stride = pool_h, pool_w, stride
-        self.x_shape: tuple | None = None
-        self.argmax: np.ndarray | None = None
+        self.x: np.ndarray | None = None
+        self.out: np.ndarray | None = None
 
     def _windows(self, x: np.ndarray) -> list[np.ndarray]:
         """One strided view (N, OH, OW, C) per window offset; no copies."""
@@ -113,21 +133,25 @@ class MaxPooling:
         ]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.x_shape = x.shape
         windows = self._windows(x)
         out = windows[0].copy()
-        self.argmax = np.zeros(out.shape, dtype=np.uint8)
-        for k, view in enumerate(windows[1:], start=1):
-            better = view > out
-            np.copyto(out, view, where=better)
-            self.argmax[better] = k
+        for view in windows[1:]:
+            np.maximum(out, view, out=out)
+        self.x, self.out = x, out  # the argmax is recovered in backward, only when needed
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx = np.zeros(self.x_shape, dtype=dout.dtype)
-        for k, view in enumerate(self._windows(dx)):
-            # overlapping windows (stride < size) must accumulate, hence += on the view
-            view += np.where(self.argmax == k, dout, 0)
+        dx = np.zeros(self.x.shape, dtype=dout.dtype)
+        free = np.ones(self.out.shape, dtype=bool)  # windows whose maximum is not yet routed
+        overlapping = self.stride < max(self.pool_h, self.pool_w)
+        for view, dview in zip(self._windows(self.x), self._windows(dx), strict=True):
+            hit = view == self.out
+            hit &= free
+            free &= ~hit
+            if overlapping:
+                dview += dout * hit
+            else:
+                np.multiply(dout, hit, out=dview)
         return dx
 
 

@@ -1,0 +1,136 @@
+"""Speed of the NumPy CNN: `python -m glaucoma_lib.bench [--quick]` prints JSON.
+
+Measures the default DeepConvNet at 64x64, batch 50, float32, Adam: training throughput
+(forward + backward + update) and seconds per 800-image epoch, inference throughput, seconds
+per layer forward and backward, and the machine's float32 GEMM GFLOP/s as a roofline.
+Every number is the best of several repeats, because other processes share the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_info
+
+from glaucoma_lib.layers import BatchNormalization, Dropout
+from glaucoma_lib.network import DeepConvNet, NetworkConfig, build_network
+from glaucoma_lib.optim import Adam
+
+BATCH, EPOCH_IMAGES = 50, 800
+
+
+def _best_seconds(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_gflops(n: int = 2000, repeats: int = 5) -> float:
+    """float32 n x n matrix product, the best case for BLAS: an upper bound for the CNN."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    return 2 * n**3 / _best_seconds(lambda: a @ a, repeats) / 1e9
+
+
+def _batch(seed: int, n: int = BATCH, config: NetworkConfig | None = None):
+    rng = np.random.default_rng(seed)
+    shape = (config or NetworkConfig()).input_dim
+    return rng.random((n, *shape), dtype=np.float32), rng.integers(0, 2, n)
+
+
+def layer_times(
+    network: DeepConvNet | None = None, repeats: int = 3, seed: int = 0
+) -> pd.DataFrame:
+    """Seconds per layer for one training batch: forward (train mode) and backward."""
+    net = network or DeepConvNet()
+    x, t = _batch(seed, config=net.config)
+    forward = {s.name: float("inf") for s in net.slots}
+    backward = dict(forward)
+    for _ in range(repeats):
+        h = np.asarray(x, net.dtype)
+        for slot in net.slots:
+            layer, start = slot.layer, time.perf_counter()
+            h = layer.forward(h, True) if isinstance(layer, Dropout | BatchNormalization) else (
+                layer.forward(h)
+            )
+            forward[slot.name] = min(forward[slot.name], time.perf_counter() - start)
+        net.last_layer.forward(h, t)
+        dout = net.last_layer.backward(1.0)
+        for slot in reversed(net.slots[1:]):  # as in gradient(): conv1 skips its input gradient
+            start = time.perf_counter()
+            dout = slot.layer.backward(dout)
+            backward[slot.name] = min(backward[slot.name], time.perf_counter() - start)
+    frame = pd.DataFrame({"forward_s": forward, "backward_s": backward})
+    frame.loc["ChannelsLast", "backward_s"] = 0.0
+    frame.index.name = "layer"
+    return frame
+
+
+def training_seconds_per_epoch(repeats: int = 3, iterations: int = 16, seed: int = 0) -> float:
+    """Seconds for EPOCH_IMAGES images of gradient + Adam update, best of `repeats` runs."""
+    net, opt = build_network(NetworkConfig(seed=seed)), Adam(lr=0.001)
+    x, t = _batch(seed, n=EPOCH_IMAGES)
+    batches = [(x[i : i + BATCH], t[i : i + BATCH]) for i in range(0, EPOCH_IMAGES, BATCH)]
+    opt.update(net.params, net.gradient(*batches[0]))  # warm-up: allocations, BLAS threads
+
+    def run():
+        for xb, tb in batches[:iterations]:
+            opt.update(net.params, net.gradient(xb, tb))
+
+    return _best_seconds(run, repeats) * len(batches) / min(iterations, len(batches))
+
+
+def inference_images_per_second(repeats: int = 3, seed: int = 0) -> float:
+    net = DeepConvNet()
+    x, _ = _batch(seed, n=EPOCH_IMAGES)
+    net.predict_proba(x[:100])
+    return EPOCH_IMAGES / _best_seconds(lambda: net.predict_proba(x, batch_size=100), repeats)
+
+
+def blas_info() -> list[dict]:
+    keys = ("internal_api", "version", "num_threads", "architecture", "threading_layer")
+    return [{k: d.get(k) for k in keys} for d in threadpool_info() if d.get("user_api") == "blas"]
+
+
+def run_benchmark(quick: bool = False, seed: int = 0) -> dict:
+    """All numbers as one JSON-able dict; quick=True takes seconds instead of a minute."""
+    repeats = 1 if quick else 5
+    epoch_s = training_seconds_per_epoch(repeats, iterations=4 if quick else 16, seed=seed)
+    layers = layer_times(repeats=1 if quick else 3, seed=seed)
+    return {
+        "network": "DeepConvNet default (3x64x64), float32, batch 50, Adam",
+        "train_images_per_s": EPOCH_IMAGES / epoch_s,
+        "train_seconds_per_800_image_epoch": epoch_s,
+        "inference_images_per_s": inference_images_per_second(repeats, seed),
+        "layer_seconds": {
+            name: {"forward": row.forward_s, "backward": row.backward_s}
+            for name, row in layers.iterrows()
+        },
+        "gemm_float32_gflops": gemm_gflops(1000 if quick else 2000, repeats),
+        "numpy": np.__version__,
+        "blas": blas_info(),
+        "cpu_count": os.cpu_count(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "python": platform.python_version(),
+        "quick": quick,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, a few seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(json.dumps(run_benchmark(args.quick, args.seed), indent=2))
+
+
+if __name__ == "__main__":
+    main()
