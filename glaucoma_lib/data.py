@@ -27,6 +27,7 @@ from glaucoma_lib.split import image_number, original_split, sort_by_image_numbe
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = PROJECT_ROOT / ".cache"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "G1020"
+SPLITS_DIR = PROJECT_ROOT / "data" / "splits"
 DATA_ENV_VAR = "GLAUCOMA_DATA"
 LABELS_FILE = "G1020.csv"
 IMAGES_DIR = "Images_Square"
@@ -147,6 +148,11 @@ def find_data_dir(path: str | os.PathLike | None = None) -> tuple[Path, bool]:
             stacklevel=2,
         )
     return folder, is_synthetic(folder)
+
+
+def splits_dir(synthetic: bool) -> Path:
+    """Where the split label files go; synthetic ones never overwrite G1020's."""
+    return SPLITS_DIR / "synthetic" if synthetic else SPLITS_DIR
 
 
 # ---------------------------------------------------------------------------- labels
@@ -404,6 +410,38 @@ def load_images(
             images[index] = _read_resized(path, image_size).transpose(2, 0, 1)
         _write_cache(cache_path, images, image_ids)
     return images
+
+
+def image_inventory(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Format, mode, size and file size of every listed image, read from the headers only."""
+    data_dir = Path(data_dir)
+    rows = []
+    for image_id in read_labels(data_dir)["imageID"]:
+        path = data_dir / IMAGES_DIR / image_id
+        try:
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
+                rows.append((image_id, image.format, image.mode, *image.size, path.stat().st_size))
+        except FileNotFoundError:
+            raise DataError(f"{path}: image file is missing") from None
+        except _DECODE_ERRORS as error:
+            raise DataError(f"{path}: not a readable image ({error})") from None
+    columns = ["imageID", "format", "mode", "width", "height", "file_bytes"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pixel_statistics(images: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Per-class, per-channel mean and std of (N, 3, H, W) images, plus the black-border share."""
+    rows = {}
+    for label, name in ((0, "healthy"), (1, "glaucoma"), (None, "all")):
+        chosen = images if label is None else images[labels == label]
+        if len(chosen) == 0:
+            continue
+        pixels = chosen.transpose(1, 0, 2, 3).reshape(3, -1).astype(np.float64)
+        row = {f"{c}_mean": m for c, m in zip("RGB", pixels.mean(axis=1), strict=True)}
+        row |= {f"{c}_std": s for c, s in zip("RGB", pixels.std(axis=1), strict=True)}
+        row["black_share"] = float(np.mean(pixels.max(axis=0) < 0.04 * pixels.max()))
+        rows[name] = {"images": len(chosen), **row}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def data_checksum(data_dir: str | os.PathLike) -> str:

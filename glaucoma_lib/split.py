@@ -148,3 +148,69 @@ def count_mislabelled(
         n_other_image_label=int(np.sum(label_ids != image_ids)),
         n_wrong_class=int(np.sum(given != true)),
     )
+
+
+def split_summary(labels_df: pd.DataFrame, n_test: int | None = None) -> pd.DataFrame:
+    """Size, glaucoma count and share, and first/last image of each side of the original split."""
+    by_id = labels_df.set_index("imageID")["binaryLabels"]
+    rows = {}
+    for name, ids in zip(("train", "test"), original_split(by_id.index, n_test), strict=True):
+        positives = int(by_id[ids].sum())
+        rows[name] = {
+            "images": len(ids),
+            "glaucoma": positives,
+            "glaucoma_share": positives / max(len(ids), 1),
+            "first": ids[0] if ids else "",
+            "last": ids[-1] if ids else "",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def mislabel_table(
+    folder: str | os.PathLike, label_order: Sequence[str], labels: Mapping[str, int]
+) -> pd.DataFrame:
+    """The original bug's damage for each way of listing `folder`, beside the correct pairing."""
+    orders = {
+        "os.listdir order (this file system)": directory_listing(folder, label_order, raw=True),
+        "lexicographic listing (pairing='listing_order')": directory_listing(folder, label_order),
+        "by file name (pairing='by_name')": list(label_order),
+    }
+    rows = {name: count_mislabelled(label_order, order, labels) for name, order in orders.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(MislabelCount._fields))
+
+
+def _unit_rows(images: np.ndarray) -> np.ndarray:
+    flat = images.reshape(len(images), -1).astype(np.float32)
+    flat -= flat.mean(axis=1, keepdims=True)
+    return flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-8)
+
+
+def neighbour_similarity(
+    images: np.ndarray, labels: np.ndarray, n_random: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Images adjacent in image-number order versus random pairs: pixel correlation, same label.
+
+    `images` (N, C, H, W) and `labels` must be sorted by image number. The correlation is taken
+    after removing the mean image (every fundus photo is a bright disc on black) and is the
+    larger of the direct and mirrored comparison, since a neighbour may be the fellow eye.
+    If neighbours resemble each other more than random pairs, validation must be contiguous.
+    """
+    centred = images.astype(np.float32) - images.mean(axis=0, dtype=np.float32)
+    direct, mirrored = _unit_rows(centred), _unit_rows(centred[..., ::-1])
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, len(images), n_random)
+    second = (first + rng.integers(2, len(images) - 1, n_random)) % len(images)
+    pairs = {
+        "neighbours": (np.arange(len(images) - 1), np.arange(1, len(images))),
+        "random": (first, second),
+    }
+    frames = []
+    for name, (a, b) in pairs.items():
+        correlation = np.maximum(
+            np.sum(direct[a] * direct[b], axis=1), np.sum(direct[a] * mirrored[b], axis=1)
+        )
+        same_label = np.asarray(labels)[a] == np.asarray(labels)[b]
+        frames.append(
+            pd.DataFrame({"pair": name, "correlation": correlation, "same_label": same_label})
+        )
+    return pd.concat(frames, ignore_index=True)

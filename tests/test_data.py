@@ -194,3 +194,16 @@ def test_g1020_loads_800_220_with_labels_matching_by_name():
     np.testing.assert_array_equal(by_id[test_ids].to_numpy(), t_test)
     assert (t_train.sum(), t_test.sum()) == (233, 63)
     assert not data.is_synthetic(G1020)
+
+
+def test_inventory_and_pixel_statistics(tmp_path):
+    make_set(tmp_path)
+    inventory = data.image_inventory(tmp_path)
+    assert len(inventory) == len(NUMBERS)
+    assert set(inventory["mode"]) == {"RGB"} and set(inventory["width"]) == {16}
+    images = np.zeros((4, 3, 2, 2), dtype=np.float32)
+    images[:2, 0] = 1.0
+    stats = data.pixel_statistics(images, np.array([1, 1, 0, 0]))
+    assert stats.loc["glaucoma", "R_mean"] == 1.0 and stats.loc["healthy", "R_mean"] == 0.0
+    assert stats.loc["all", "images"] == 4
+    assert data.splits_dir(True) == data.SPLITS_DIR / "synthetic"

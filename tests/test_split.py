@@ -108,3 +108,31 @@ def test_g1020_split_membership_and_counts():
     assert (test[0], test[-1]) == ("image_2563.jpg", "image_3202.jpg")
     assert by_id[test].sum() == 63
     assert by_id[train].sum() == 233
+
+
+def test_split_summary_and_mislabel_table(tmp_path):
+    ids = [f"image_{n}.jpg" for n in (1, 2, 3, 10, 11)]
+    labels = pd.DataFrame({"imageID": ids, "binaryLabels": [0, 1, 0, 1, 1]})
+    summary = split.split_summary(labels, n_test=2)
+    assert summary.loc["test", ["images", "glaucoma", "first", "last"]].tolist() == [
+        2,
+        2,
+        "image_10.jpg",
+        "image_11.jpg",
+    ]
+    for name in ids:
+        (tmp_path / name).touch()
+    table = split.mislabel_table(tmp_path, ids, dict(zip(ids, [0, 1, 0, 1, 1], strict=True)))
+    assert table["n_other_image_label"].tolist()[1:] == [4, 0]
+    assert table["n_wrong_class"].iloc[2] == 0
+
+
+def test_neighbour_similarity_sees_repeated_images():
+    rng = np.random.default_rng(0)
+    distinct = rng.random((20, 3, 8, 8)).astype(np.float32)
+    repeated = np.repeat(distinct, 2, axis=0)
+    labels = np.repeat(rng.integers(0, 2, 20), 2)
+    table = split.neighbour_similarity(repeated, labels, n_random=500)
+    means = table.groupby("pair")[["correlation", "same_label"]].mean()
+    assert means.loc["neighbours", "correlation"] > means.loc["random", "correlation"] + 0.3
+    assert means.loc["neighbours", "same_label"] > means.loc["random", "same_label"]
