@@ -1,11 +1,15 @@
 """Run records round-trip, carry provenance, fail clearly, and stay identical for one seed."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from glaucoma_lib import records
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def _write(run_dir, **overrides):
@@ -74,3 +78,81 @@ def test_list_runs_sorted_and_env_default(tmp_path, monkeypatch):
     assert records.models_dir() == tmp_path
     assert len(records.list_runs()) == 2
     assert records.list_runs(tmp_path / "missing") == []
+
+
+def _quick_notebook_04(models: Path, output: Path) -> dict:
+    import papermill
+
+    parameters = {"quick": True}
+    if os.environ.get("GLAUCOMA_DATA"):
+        parameters["data_dir"] = os.environ["GLAUCOMA_DATA"]
+    old = os.environ.get("GLAUCOMA_MODELS_DIR")
+    os.environ["GLAUCOMA_MODELS_DIR"] = str(models)
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS / "04_training.ipynb"), str(output), parameters=parameters,
+            kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOKS),
+        )
+    finally:
+        if old is None:
+            os.environ.pop("GLAUCOMA_MODELS_DIR")
+        else:
+            os.environ["GLAUCOMA_MODELS_DIR"] = old
+    return {r["run"]: r for r in records.list_runs(models)}
+
+
+@pytest.mark.slow
+def test_two_quick_builds_give_identical_metrics(tmp_path):
+    """Same seed, same machine: notebook 04 twice -> identical metrics and histories."""
+    first = _quick_notebook_04(tmp_path / "a", tmp_path / "a.ipynb")
+    second = _quick_notebook_04(tmp_path / "b", tmp_path / "b.ipynb")
+    assert sorted(first) == sorted(second) == ["repro_as_built", "repro_fixed"]
+    for run in first:
+        assert first[run]["metrics"] == second[run]["metrics"], run
+        for key in ("train_loss", "epoch_loss", "train_acc", "test_acc", "test_auc"):
+            assert first[run]["history"][key] == second[run]["history"][key], (run, key)
+        assert first[run]["data"] == second[run]["data"]
+
+
+def _saved_run(tmp_path, name, test_labels, true_labels, evaluated):
+    from glaucoma_lib.network import DeepConvNet, NetworkConfig
+    from glaucoma_lib.train import History
+
+    history = History(train_loss=[0.7, 0.6, 0.65, 0.5], epoch_loss=[0.65, 0.575],
+                      train_acc=[0.7, 0.8], test_acc=[0.6, 0.7], iter_per_epoch=2)
+    network = DeepConvNet(config=NetworkConfig(input_dim=(3, 16, 16)))
+    data = tmp_path / "data"
+    (data / "Images_Square").mkdir(parents=True, exist_ok=True)
+    (data / "G1020.csv").write_text("imageID,binaryLabels\n")
+    prob = np.linspace(0.1, 0.9, len(test_labels))
+    return records.save_run(
+        tmp_path / name, network, history, test_ids=[f"image_{i}.jpg" for i in range(8)],
+        test_labels=np.array(test_labels), test_prob=prob, true_test_labels=true_labels,
+        train_labels=np.array([0, 0, 0, 1, 1, 1]), evaluated_per_epoch=evaluated,
+        config={"evaluate_sample_num_per_epoch": evaluated}, seed=0, data_dir=data,
+        synthetic=True,
+    )
+
+
+def test_save_run_and_comparison_table(tmp_path):
+    truth = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    original = _saved_run(tmp_path, "as_built", [1, 0, 0, 1, 0, 1, 0, 0], truth, 4)
+    fixed = _saved_run(tmp_path, "fixed", truth, None, None)
+    assert {p.name for p in (tmp_path / "fixed").iterdir()} == {
+        records.WEIGHTS_FILE, records.HISTORY_FILE, records.RECORD_FILE}
+    m = original["metrics"]
+    assert m["label_agreement"] == pytest.approx(3 / 8)
+    assert m["always_healthy_per_epoch"] == {"test_evaluated": 0.5, "train_evaluated": 0.75}
+    assert m["true_labels"]["auc"] == 1.0  # probabilities rise with the true label
+    assert fixed["metrics"]["as_scored"] == fixed["metrics"]["true_labels"]
+    table = records.comparison_table(original, fixed)
+    assert list(table.columns) == [
+        "original report", "faithful reproduction (as_built)", "fixed pipeline (fixed)"]
+    assert table.loc["final test accuracy, all test images (labels as paired)",
+                     "original report"] == "68.64%"
+    assert table.loc["images evaluated per epoch", "fixed pipeline (fixed)"] == "all images"
+    frame = records.history_frame(fixed)
+    assert list(frame["epoch"]) == [1, 2] and "val_acc" not in frame
+    losses = records.iteration_loss_frame(fixed)
+    assert list(losses.columns) == ["it1", "it2", "mean"]
+    assert losses["mean"].tolist() == pytest.approx([0.65, 0.575])
