@@ -22,4 +22,6 @@ def test_environment_yml_matches_pyproject():
         if re.match(r"^\s+-\s+\S", line) and "conda-forge" not in line
     }
     conda.discard("python")
-    assert conda == wanted, f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    assert conda == wanted, (
+        f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    )
