@@ -1,0 +1,343 @@
+"""The improved model: a small BatchNorm CNN on optic-disc crops, for a small imbalanced set.
+
+Choices are made on contiguous image-number blocks of the 800 training images only (the test
+split is touched once, for the report). A disc-feature logistic regression (non-deep baseline)
+sits beside it, and may be stacked with the CNN score when validation says it helps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glaucoma_lib import metrics, split
+from glaucoma_lib.augment import Augmenter
+from glaucoma_lib.data import PROJECT_ROOT, data_checksum, read_labels
+from glaucoma_lib.disc import load_disc_crops, smooth
+from glaucoma_lib.network import DeepConvNet, NetworkConfig, build_network, load_network
+
+WEIGHTS_PATH = PROJECT_ROOT / "glaucoma_lib" / "weights" / "final.npz"
+
+
+@dataclass(frozen=True)
+class ImprovedConfig:
+    """Every knob of the improved pipeline; stored in run records and in the weight file."""
+
+    crop_size: int = 160  # disc crop side in pixels of the 512x512 image
+    input_size: int = 32  # network input side (the crop is resized to it)
+    channels: tuple[int, ...] = (8, 8, 16, 16, 32, 32)
+    hidden_size: int = 32
+    dropout_ratio: float = 0.3
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: bool = True
+    balanced_sampling: bool = False
+    stack_features: bool = False  # combine CNN logit with the disc-feature model
+    augmenter: Augmenter = field(default_factory=Augmenter)
+
+    def network_config(self, pos_weight: float, seed: int) -> NetworkConfig:
+        return NetworkConfig(
+            input_dim=(3, self.input_size, self.input_size), channels=tuple(self.channels),
+            pads=(1,) * len(self.channels), hidden_size=self.hidden_size, batchnorm=True,
+            final_dropout=False, dropout_ratio=self.dropout_ratio,
+            class_weights=None if self.balanced_sampling else (1.0, float(pos_weight)), seed=seed,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ImprovedConfig:
+        d = dict(d)
+        d["channels"] = tuple(d["channels"])
+        d["augmenter"] = Augmenter(**d.get("augmenter", {}))
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass
+class DiscData:
+    """Disc crops (float32 in [0, 1]) with labels, IDs and locations, sorted by image number."""
+
+    x: np.ndarray
+    t: np.ndarray
+    ids: list[str]
+    locations: pd.DataFrame
+
+    def subset(self, idx: np.ndarray) -> DiscData:
+        return DiscData(self.x[idx], self.t[idx], [self.ids[i] for i in idx],
+                        self.locations.iloc[idx].reset_index(drop=True))
+
+
+def load_disc_data(data_dir: str | Path, config: ImprovedConfig) -> tuple[DiscData, DiscData]:
+    """(train, test) of the original 800/220 split, as disc crops at the network's input size."""
+    labels = read_labels(data_dir)
+    ids = split.sort_by_image_number(labels["imageID"])
+    crops, table = load_disc_crops(data_dir, ids, config.crop_size, config.input_size)
+    label_of = dict(zip(labels["imageID"], labels["binaryLabels"], strict=True))
+    t = np.array([label_of[i] for i in ids], dtype=np.int64)
+    everything = DiscData(crops.astype(np.float32) / 255.0, t, ids, table)
+    train_ids, _ = split.original_split(ids)
+    n_train = len(train_ids)
+    return everything.subset(np.arange(n_train)), everything.subset(np.arange(n_train, len(ids)))
+
+
+# ---------------------------------------------------------------------------- disc features
+
+FEATURE_NAMES = (
+    [f"{region}_{stat}_{c}" for region in ("centre", "disc", "ring") for stat in ("mean", "std")
+     for c in "rgb"]
+    + [f"pallor_{c}" for c in "rgb"] + [f"disc_ring_ratio_{c}" for c in "rgb"]
+    + ["lum_q50", "lum_q90", "lum_q99", "bright_fraction", "vessels_disc", "vessels_ring",
+       "edges_centre", "edges_disc", "edges_ring", "disc_radius", "disc_confidence"]
+)
+
+
+def disc_features(x: np.ndarray, locations: pd.DataFrame) -> np.ndarray:
+    """Hand-made features of disc crops (N, 3, S, S) in [0, 1], vectorised: (N, len(FEATURE_NAMES)).
+
+    Colour statistics of the disc centre (where a glaucomatous cup is pale), the disc and the
+    surrounding ring; centre/ring brightness (pallor); fraction of very bright pixels; vessel
+    and edge density; the detected disc radius and detector confidence.
+    """
+    n, _, h, w = x.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) / (h / 2)
+    centre, disc, ring = r < 0.25, r < 0.45, (r >= 0.45) & (r < 0.9)
+    parts = []
+    for m in (centre, disc, ring):
+        v = x[:, :, m]
+        parts += [v.mean(axis=2), v.std(axis=2)]
+    ring_mean = x[:, :, ring].mean(axis=2) + 1e-3
+    parts += [x[:, :, centre].mean(axis=2) / ring_mean, x[:, :, disc].mean(axis=2) / ring_mean]
+    lum = x.mean(axis=1)
+    flat = lum.reshape(n, -1)
+    parts.append(np.quantile(flat, [0.5, 0.9, 0.99], axis=1).T)
+    top = np.quantile(flat, 0.95, axis=1)[:, None, None]
+    parts.append((((lum > top) & disc).sum(axis=(1, 2)) / disc.sum())[:, None])
+    green = x[:, 1]
+    vessels = np.maximum(smooth(green, max(1, h // 32)) - green, 0)
+    parts.append(np.stack([vessels[:, disc].mean(axis=1), vessels[:, ring].mean(axis=1)], 1))
+    gy, gx = np.gradient(lum, axis=(1, 2))
+    edges = np.hypot(gx, gy)
+    parts.append(np.stack([edges[:, m].mean(axis=1) for m in (centre, disc, ring)], 1))
+    parts.append(locations[["radius", "confidence"]].to_numpy(np.float32))
+    return np.concatenate([p.reshape(n, -1) for p in parts], axis=1).astype(np.float32)
+
+
+@dataclass
+class LinearScorer:
+    """Standardise-then-logistic model stored as plain arrays (no pickles in weight files)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logit(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(features)))
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": float(self.intercept)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LinearScorer:
+        return cls(np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64),
+                   np.asarray(d["coef"], np.float64), float(d["intercept"]))
+
+
+def fit_linear(features: np.ndarray, t: np.ndarray, c: float = 0.01) -> LinearScorer:
+    """Class-balanced L2 logistic regression (scikit-learn), strongly regularised: few samples."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0) + 1e-6
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+    model.fit((features - mean) / scale, t)
+    return LinearScorer(mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+
+
+# ---------------------------------------------------------------------------- the CNN
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Learning rate per epoch: cosine decay from ``lr`` to ~0, so late epochs fine-tune."""
+
+    lr: float
+    epochs: int
+
+    def __call__(self, epoch: int) -> float:
+        return 0.5 * self.lr * (1 + np.cos(np.pi * epoch / max(self.epochs, 1)))
+
+
+def train_cnn(train: DiscData, val: DiscData | None, config: ImprovedConfig, seed: int = 0,
+              verbose: bool = False):
+    """Train the disc CNN; with ``val`` the epoch with the best validation AUC is kept.
+
+    Returns (network, history). Class weights counter the 29% prevalence (unless balanced
+    sampling is used), Adam with decoupled weight decay and a cosine learning-rate schedule.
+    """
+    from glaucoma_lib.train import Trainer
+
+    pos_weight = (train.t == 0).sum() / max((train.t == 1).sum(), 1)
+    network = build_network(config.network_config(pos_weight, seed))
+    trainer = Trainer(
+        network, train.x, train.t,
+        x_val=None if val is None else val.x, t_val=None if val is None else val.t,
+        epochs=config.epochs, mini_batch_size=config.batch_size, optimizer="Adam",
+        optimizer_param={"lr": config.lr, "weight_decay": config.weight_decay,
+                         "decoupled": True},
+        seed=seed, verbose=verbose,
+        augment=config.augmenter if config.augment else None,
+        lr_schedule=CosineSchedule(config.lr, config.epochs),
+        select_best_by=None if val is None else "val_auc",
+        balanced_sampling=config.balanced_sampling,
+    )
+    history = trainer.train()
+    return network, history
+
+
+def cnn_scores(network: DeepConvNet, x: np.ndarray) -> np.ndarray:
+    """Glaucoma probability of each crop."""
+    return network.predict_proba(x)[:, 1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class ImprovedModel:
+    """CNN (+ optional stacked disc-feature scorer) with its decision threshold."""
+
+    network: DeepConvNet
+    config: ImprovedConfig
+    threshold: float = 0.5
+    feature_scorer: LinearScorer | None = None
+    stacker: LinearScorer | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def predict_proba(self, x: np.ndarray, locations: pd.DataFrame) -> np.ndarray:
+        p = cnn_scores(self.network, x)
+        if self.stacker is None or self.feature_scorer is None:
+            return p
+        f = self.feature_scorer.logit(disc_features(x, locations))
+        return self.stacker.predict_proba(np.stack([_logit(p), f], axis=1))
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        scorer = self.feature_scorer
+        meta = {
+            "improved_config": self.config.to_dict(), "threshold": float(self.threshold),
+            "feature_scorer": None if scorer is None else scorer.to_dict(),
+            "stacker": None if self.stacker is None else self.stacker.to_dict(),
+            **self.metadata, **(extra or {}),
+        }
+        return self.network.save_params(path, extra_metadata=json.loads(json.dumps(meta)))
+
+
+def load_model(path: str | Path | None = None) -> ImprovedModel:
+    """Load an ImprovedModel weight file (default: the committed final model)."""
+    from glaucoma_lib.network import _read_json_member
+
+    path = Path(path) if path is not None else WEIGHTS_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    network = load_network(path)
+    meta = _read_json_member(path, "__meta__") or {}
+    if "improved_config" not in meta:
+        raise ValueError(f"{path}: not an improved-model weight file (no improved_config)")
+    scorer = meta.get("feature_scorer")
+    stacker = meta.get("stacker")
+    return ImprovedModel(
+        network, ImprovedConfig.from_dict(meta["improved_config"]), float(meta["threshold"]),
+        LinearScorer.from_dict(scorer) if scorer else None,
+        LinearScorer.from_dict(stacker) if stacker else None,
+        {k: v for k, v in meta.items() if k not in ("improved_config", "feature_scorer",
+                                                      "stacker", "threshold")},
+    )
+
+
+def fit_model(train: DiscData, config: ImprovedConfig, seed: int = 0,
+              verbose: bool = False) -> tuple[ImprovedModel, dict]:
+    """Fit on the 800 training images: last contiguous 20% block for early selection,
+    stacking weights and the threshold (Youden on validation). Returns (model, val metrics)."""
+    tr_idx, val_idx = split.validation_block(len(train.t))
+    fit, val = train.subset(tr_idx), train.subset(val_idx)
+    network, history = train_cnn(fit, val, config, seed, verbose)
+    model = ImprovedModel(network, config)
+    p_val = cnn_scores(network, val.x)
+    if config.stack_features:
+        model.feature_scorer = fit_linear(disc_features(fit.x, fit.locations), fit.t)
+        f_val = model.feature_scorer.logit(disc_features(val.x, val.locations))
+        model.stacker = fit_linear(np.stack([_logit(p_val), f_val], axis=1), val.t, c=1.0)
+        p_val = model.predict_proba(val.x, val.locations)
+    model.threshold = metrics.threshold_youden(val.t, p_val)
+    val_metrics = {"val_auc": metrics.roc_auc(val.t, p_val), "threshold": model.threshold,
+                   "val_brier": metrics.brier_score(val.t, p_val)}
+    model.metadata.update(seed=seed, validation=val_metrics)
+    return model, {**val_metrics, "history": history}
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def cross_validate(data: DiscData, config: ImprovedConfig, folds: list, seed: int = 0,
+                   verbose: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-fold AUCs and out-of-fold probabilities; each fold's model selected on an inner
+    contiguous block of its own training part (fit_model), never on the held-out fold."""
+    oof = np.full(len(data.t), np.nan)
+    rows = []
+    for k, (tr, te) in enumerate(folds):
+        model, val = fit_model(data.subset(tr), config, seed, verbose)
+        held = data.subset(te)
+        oof[te] = model.predict_proba(held.x, held.locations)
+        rows.append({"fold": k, "n": len(te), "glaucoma": int(held.t.sum()),
+                     "auc": metrics.roc_auc(held.t, oof[te]), "inner_val_auc": val["val_auc"]})
+    return pd.DataFrame(rows), oof
+
+
+def baseline_cross_validate(data: DiscData, folds: list, c: float = 0.01) -> pd.DataFrame:
+    """The non-deep baseline (disc-feature logistic regression) on the same folds."""
+    feats = disc_features(data.x, data.locations)
+    rows = []
+    for k, (tr, te) in enumerate(folds):
+        p = fit_linear(feats[tr], data.t[tr], c).predict_proba(feats[te])
+        rows.append({"fold": k, "auc": metrics.roc_auc(data.t[te], p)})
+    return pd.DataFrame(rows)
+
+
+def all_data(train: DiscData, test: DiscData) -> DiscData:
+    """The 1020 images in image-number order (for 5-fold CV over everything)."""
+    return DiscData(np.concatenate([train.x, test.x]), np.concatenate([train.t, test.t]),
+                    train.ids + test.ids,
+                    pd.concat([train.locations, test.locations], ignore_index=True))
+
+
+def export_final(model: ImprovedModel, data_dir: str | Path, path: str | Path | None = None,
+                 extra: dict | None = None) -> Path:
+    """Write the chosen model to glaucoma_lib/weights/final.npz (what predict uses by default),
+    with the data checksum, threshold and validation metrics it was chosen by."""
+    path = Path(path) if path is not None else WEIGHTS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return model.save(path, {"data_checksum": data_checksum(data_dir), **(extra or {})})
+
+
+def with_overrides(config: ImprovedConfig, **overrides) -> ImprovedConfig:
+    """A copy of config with some fields changed (for sweeps and quick runs)."""
+    return replace(config, **overrides)

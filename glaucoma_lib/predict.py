@@ -1,0 +1,164 @@
+"""Glaucoma probability for new fundus photographs with the committed (or a given) model.
+
+Images stream through in small batches (read, find the disc, crop, score), so memory does not
+grow with the number of images; an unreadable file is reported and skipped, never fatal.
+Any size works: the image is padded to a square and resized to 512x512 (the training geometry),
+and the disc position is reported back in the original image's pixels.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from glaucoma_lib.data import DataError, read_image
+from glaucoma_lib.disc import crop_disc, locate_discs, locations_frame
+from glaucoma_lib.improved import ImprovedModel, load_model
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+SIDE = 512
+CSV_COLUMNS = ["path", "probability", "label", "disc_x", "disc_y"]
+
+
+@dataclass
+class Prediction:
+    """One image's result; ``error`` is set (and the numbers are NaN) when it could not be read."""
+
+    path: str
+    probability: float = float("nan")
+    label: int = -1
+    disc_x: float = float("nan")
+    disc_y: float = float("nan")
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def iter_inputs(inputs: Iterable) -> Iterator[str | np.ndarray]:
+    """Arrays as they are; files as given; folders walked (sorted) for image files."""
+    for item in inputs:
+        if isinstance(item, np.ndarray):
+            yield item
+            continue
+        path = Path(item)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                        yield str(Path(root) / name)
+        else:
+            yield str(path)
+
+
+def to_square(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float, float, float]:
+    """Pad to a square with black, resize to side x side; returns (image, scale, pad_x, pad_y)
+    where native = resized * scale - pad."""
+    h, w = rgb.shape[:2]
+    n = max(h, w)
+    pad_x, pad_y = (n - w) // 2, (n - h) // 2
+    if h == w == side:
+        return rgb, 1.0, 0.0, 0.0
+    canvas = Image.new("RGB", (n, n))
+    canvas.paste(Image.fromarray(rgb), (pad_x, pad_y))
+    return np.asarray(canvas.resize((side, side), Image.BILINEAR)), n / side, pad_x, pad_y
+
+
+def _read(item: str | np.ndarray, index: int) -> tuple[str, np.ndarray | None, str]:
+    if isinstance(item, np.ndarray):
+        name = f"<array {index}>"
+        if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
+            return name, None, f"{name}: expected uint8 (H, W, 3), got {item.dtype} {item.shape}"
+        return name, item, ""
+    try:
+        return item, read_image(item), ""
+    except (DataError, OSError, ValueError) as error:
+        return item, None, str(error) if item in str(error) else f"{item}: {error}"
+
+
+def _score_batch(model: ImprovedModel, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
+    squares = [to_square(rgb) for _, rgb in batch]
+    locs = locate_discs([s[0] for s in squares])
+    cfg = model.config
+    x = np.stack([crop_disc(s[0], loc, cfg.crop_size, cfg.input_size)
+                  for s, loc in zip(squares, locs, strict=True)]).astype(np.float32) / 255.0
+    prob = model.predict_proba(x, locations_frame([name for name, _ in batch], locs))
+    out = []
+    for (name, _), (_, scale, px, py), loc, p in zip(batch, squares, locs, prob, strict=True):
+        out.append(Prediction(name, float(p), int(p >= model.threshold),
+                              float(loc.x * scale - px), float(loc.y * scale - py)))
+    return out
+
+
+def predict_stream(inputs: Iterable, model: ImprovedModel | None = None,
+                   batch_size: int = 32) -> Iterator[Prediction]:
+    """Yield one Prediction per input image, in order, holding at most one batch in memory."""
+    model = model if model is not None else load_model()
+    pending: list[tuple[int, Prediction | tuple[str, np.ndarray]]] = []
+
+    def flush() -> Iterator[Prediction]:
+        good = [(i, item) for i, item in pending if not isinstance(item, Prediction)]
+        scored = iter(_score_batch(model, [item for _, item in good]) if good else [])
+        for _, item in pending:
+            yield item if isinstance(item, Prediction) else next(scored)
+        pending.clear()
+
+    for index, item in enumerate(iter_inputs(inputs)):
+        name, rgb, error = _read(item, index)
+        pending.append((index, Prediction(name, error=error) if rgb is None else (name, rgb)))
+        if sum(not isinstance(p, Prediction) for _, p in pending) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def predict(paths_or_arrays, weights: str | Path | None = None, batch_size: int = 32,
+            as_frame: bool = True) -> pd.DataFrame | list[Prediction]:
+    """Glaucoma probability, label at the model's threshold and disc position for each image.
+
+    ``paths_or_arrays``: a path, an (H, W, 3) uint8 array, or a list of paths (files or folders)
+    and arrays. Returns a DataFrame (columns path, probability, label, disc_x, disc_y, error)
+    or, with as_frame=False, a list of Prediction.
+    """
+    if isinstance(paths_or_arrays, str | Path | np.ndarray):
+        paths_or_arrays = [paths_or_arrays]
+    model = load_model(weights)
+    results = list(predict_stream(paths_or_arrays, model, batch_size))
+    if not as_frame:
+        return results
+    return pd.DataFrame([asdict(r) for r in results],
+                        columns=[*CSV_COLUMNS, "error"])
+
+
+class CsvWriter:
+    """Rows go to a temp file in the target folder; ``commit`` renames it into place."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                        dir=self.path.parent)
+        self.fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.fh)
+        self.writer.writerow(CSV_COLUMNS)
+
+    def write(self, p: Prediction) -> None:
+        self.writer.writerow([p.path, f"{p.probability:.6f}", p.label, f"{p.disc_x:.1f}",
+                              f"{p.disc_y:.1f}"])
+
+    def commit(self) -> None:
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.fh.close()
+        Path(self.tmp).unlink(missing_ok=True)

@@ -1,0 +1,74 @@
+"""Small exploratory sweep of the improved model, scored by blocked 5-fold CV on the 800 training
+images only (the test split is never read). Too slow for the report build: run it with
+``make sweep`` / ``python -m glaucoma_lib.sweep``; notebook 06 shows the saved table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from glaucoma_lib import improved, split
+from glaucoma_lib.data import find_data_dir
+from glaucoma_lib.records import models_dir, write_json_atomic
+
+SWEEP_FILE = "improved_sweep.csv"
+
+CANDIDATES: dict[str, dict] = {
+    "base": {},
+    "crop128": {"crop_size": 128},
+    "crop224": {"crop_size": 224},
+    "input48": {"input_size": 48},
+    "wide": {"channels": (16, 16, 32, 32, 64, 64)},
+    "no_augment": {"augment": False},
+    "balanced_sampling": {"balanced_sampling": True},
+    "stack_features": {"stack_features": True},
+}
+
+
+def sweep_path() -> Path:
+    return models_dir() / SWEEP_FILE
+
+
+def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
+              out: Path | None = None) -> pd.DataFrame:
+    """Blocked-CV AUC of each candidate; rows appended to the CSV as each finishes."""
+    data_dir, _ = find_data_dir(data_dir)
+    out = out or sweep_path()
+    rows = []
+    for name in names or list(CANDIDATES):
+        config = improved.with_overrides(improved.ImprovedConfig(), **CANDIDATES[name])
+        train, _ = improved.load_disc_data(data_dir, config)
+        folds = split.blocked_folds(len(train.t), 5)
+        started = time.perf_counter()
+        table, _ = improved.cross_validate(train, config, folds, seed)
+        rows.append({"name": name, "cv_auc_mean": table["auc"].mean(),
+                     "cv_auc_std": table["auc"].std(ddof=1),
+                     "fold_aucs": " ".join(f"{a:.3f}" for a in table["auc"]),
+                     "seconds": time.perf_counter() - started,
+                     "config": str(CANDIDATES[name])})
+        frame = pd.DataFrame(rows)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(out)
+        print(rows[-1], flush=True)
+    write_json_atomic(out.with_suffix(".json"), {"seed": seed, "candidates": CANDIDATES})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("names", nargs="*", help=f"candidates (default all): {list(CANDIDATES)}")
+    args = parser.parse_args(argv)
+    run_sweep(args.data_dir, args.names or None, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Optic-disc localisation on drawn fundus-like images with a known disc position."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from glaucoma_lib import disc
+
+
+def fundus(disc_xy=(370, 250), side=512, radius=36, seed=0) -> np.ndarray:
+    """Orange retina on black, a pale disc, dark vessels radiating from it, noise."""
+    img = Image.new("RGB", (side, side))
+    d = ImageDraw.Draw(img)
+    d.ellipse((10, 10, side - 10, side - 10), fill=(200, 85, 30))
+    x, y = disc_xy
+    for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+        d.line((x, y, x + 400 * np.cos(angle), y + 400 * np.sin(angle)), fill=(120, 30, 15),
+               width=5)
+    d.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(250, 200, 120))
+    rng = np.random.default_rng(seed)
+    a = np.asarray(img).astype(np.int16) + rng.integers(-8, 9, (side, side, 3))
+    a[np.asarray(img).max(axis=2) == 0] = 0
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("xy", [(370, 250), (130, 300), (256, 140)])
+def test_detector_finds_the_drawn_disc(xy):
+    loc = disc.locate_disc(fundus(xy))
+    assert np.hypot(loc.x - xy[0], loc.y - xy[1]) < 15
+    assert 10 < loc.radius < 70
+    assert 0 <= loc.confidence <= 1
+    assert loc.source == "detector"
+
+
+def test_detection_scales_to_other_image_sizes():
+    big = np.asarray(Image.fromarray(fundus((370, 250))).resize((1024, 768)))
+    loc = disc.locate_disc(big)
+    assert abs(loc.x - 740) < 30 and abs(loc.y - 375) < 25
+
+
+def test_batch_detection_matches_single():
+    images = [fundus((370, 250)), fundus((130, 300), seed=1)]
+    batch = disc.locate_discs(images)
+    assert [round(b.x) for b in batch] == [round(disc.locate_disc(i).x) for i in images]
+
+
+def test_box_blur_is_a_window_mean_inside_the_image():
+    a = np.random.default_rng(0).random((1, 9, 9)).astype(np.float32)
+    out = disc.box_blur(a, 1)
+    assert out.shape == a.shape
+    assert out[0, 4, 4] == pytest.approx(a[0, 3:6, 3:6].mean(), rel=1e-5)
+
+
+def test_dataset_masks_are_used_when_present(tmp_path):
+    mask = np.zeros((512, 512), np.uint8)
+    mask[90:111, 300:341] = 255  # centre (320, 100)
+    (tmp_path / "Masks").mkdir()
+    Image.fromarray(mask).save(tmp_path / "Masks" / "image_7.png")
+    loc = disc.locate_disc(fundus((130, 300)), tmp_path, "image_7.jpg")
+    assert loc.source == "mask"
+    assert (loc.x, loc.y) == pytest.approx((320.5, 100.5))  # pixel centres
+    fallback = disc.locate_disc(fundus((130, 300)), tmp_path, "image_8.jpg")
+    assert fallback.source == "detector"
+
+
+def test_empty_mask_is_an_error():
+    with pytest.raises(ValueError, match="empty"):
+        disc.location_from_mask(np.zeros((8, 8), np.uint8))
+
+
+def test_crop_is_centred_on_the_disc_and_sized():
+    img = fundus((370, 250))
+    crop = disc.crop_disc(img, disc.DiscLocation(370, 250, 36, 1.0), crop_size=128, out_size=64)
+    assert crop.shape == (3, 64, 64) and crop.dtype == np.uint8
+    centre = crop[:, 28:36, 28:36].mean(axis=(1, 2))
+    assert centre[1] > 150  # the pale disc, not the orange retina (green ~85)
+
+
+def test_crop_outside_the_image_is_black():
+    crop = disc.crop_disc(fundus(), disc.DiscLocation(0, 0, 30, 1.0), 128, 32)
+    assert crop[:, :8, :8].max() == 0

@@ -1,0 +1,83 @@
+"""predict(): files, folders, arrays, odd sizes, unreadable files, streaming, atomic CSV."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from test_disc import fundus
+from test_improved import TINY
+
+from glaucoma_lib import improved, predict
+from glaucoma_lib.network import build_network
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    model = improved.ImprovedModel(build_network(TINY.network_config(2.0, 0)), TINY, 0.5)
+    return model.save(tmp_path_factory.mktemp("w") / "tiny.npz")
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(fundus((370, 250))).save(tmp_path / "a.jpg")
+    Image.fromarray(fundus((130, 300))).resize((800, 600)).save(tmp_path / "sub" / "b.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "notes.txt").write_text("ignored: not an image suffix")
+    return tmp_path
+
+
+def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):
+    df = predict.predict(folder, weights=weights)
+    assert list(df["path"].map(lambda p: p.split("/")[-1])) == ["a.jpg", "broken.jpg", "b.png"]
+    bad = df[df["error"] != ""]
+    assert len(bad) == 1 and "broken.jpg" in bad["error"].iloc[0]
+    good = df[df["error"] == ""]
+    assert good["probability"].between(0, 1).all()
+    assert set(good["label"]) <= {0, 1}
+
+
+def test_disc_is_reported_in_native_pixels_of_any_size(folder, weights):
+    df = predict.predict([folder / "a.jpg", folder / "sub" / "b.png"], weights=weights)
+    assert df.loc[0, "disc_x"] == pytest.approx(370, abs=15)
+    # b.png: the 512 image with the disc at (130, 300) stretched to 800x600
+    assert df.loc[1, "disc_x"] == pytest.approx(130 * 800 / 512, abs=25)
+    assert df.loc[1, "disc_y"] == pytest.approx(300 * 600 / 512, abs=25)
+
+
+def test_arrays_and_paths_agree(folder, weights):
+    arr = np.asarray(Image.open(folder / "a.jpg").convert("RGB"))
+    res = predict.predict([arr, str(folder / "a.jpg")], weights=weights, as_frame=False)
+    assert res[0].path == "<array 0>"
+    assert res[0].probability == pytest.approx(res[1].probability)
+    wrong = predict.predict(np.zeros((4, 4), np.uint8), weights=weights)
+    assert "expected uint8 (H, W, 3)" in wrong.loc[0, "error"]
+
+
+def test_batch_size_does_not_change_results(folder, weights):
+    items = [folder / "a.jpg", folder / "broken.jpg", folder / "sub" / "b.png"] * 3
+    a = predict.predict(items, weights=weights, batch_size=1)
+    b = predict.predict(items, weights=weights, batch_size=4)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_stream_is_lazy(weights):
+    def endless():
+        while True:
+            yield fundus()
+
+    stream = predict.predict_stream(endless(), improved.load_model(weights), batch_size=2)
+    assert [next(stream).ok for _ in range(3)] == [True] * 3
+
+
+def test_csv_writer_is_atomic(tmp_path):
+    out = tmp_path / "res.csv"
+    w = predict.CsvWriter(out)
+    w.write(predict.Prediction("x.jpg", 0.25, 0, 10.0, 20.0))
+    assert not out.exists()
+    w.commit()
+    df = pd.read_csv(out)
+    assert list(df.columns) == predict.CSV_COLUMNS and df.loc[0, "probability"] == 0.25
+    w2 = predict.CsvWriter(out)
+    w2.abort()
+    assert pd.read_csv(out).shape == (1, 5) and len(list(tmp_path.iterdir())) == 1
