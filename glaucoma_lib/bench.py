@@ -124,6 +124,22 @@ def run_benchmark(quick: bool = False, seed: int = 0) -> dict:
     }
 
 
+def benchmark_table(result: dict) -> pd.DataFrame:
+    """The scalar results of run_benchmark as a two-column table for notebooks."""
+    rows = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
+    rows["blas"] = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)"
+                             for b in result["blas"])
+    return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("measure")
+
+
+def layer_table(result: dict) -> pd.DataFrame:
+    """Per-layer milliseconds (forward, backward) from run_benchmark, slowest first."""
+    frame = pd.DataFrame(result["layer_seconds"]).T * 1000
+    frame.columns = ["forward_ms", "backward_ms"]
+    frame["total_ms"] = frame.sum(axis=1)
+    return frame.sort_values("total_ms", ascending=False).rename_axis("layer")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, a few seconds")

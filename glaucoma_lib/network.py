@@ -449,6 +449,26 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-
     return float(np.linalg.norm(analytic - numeric)) / denom
 
 
+def gradient_check_case(
+    seed: int = 0, batchnorm: bool = False, class_weights: tuple[float, float] | None = None
+) -> tuple[DeepConvNet, np.ndarray, np.ndarray]:
+    """A tiny float64 DeepConvNet (16x16 input, 2-3 channels, dropout off) and a batch for it.
+
+    Biases are drawn at random: with the zero biases of a fresh network, outputs of the pad-2
+    convolution that see only padding are exactly 0, ReLU's kink, where the derivative is
+    undefined and central differences report 1/2 of it.
+    """
+    config = NetworkConfig(input_dim=(3, 16, 16), channels=(2, 3, 2, 3, 2, 2), hidden_size=6,
+                           dropout_ratio=0.0, dtype="float64", seed=seed, batchnorm=batchnorm,
+                           class_weights=class_weights)
+    network = build_network(config)
+    rng = np.random.default_rng(seed)
+    for key, value in network.params.items():
+        if key.startswith("b"):
+            value[...] = rng.normal(0.0, 0.1, value.shape)
+    return network, rng.standard_normal((4, 3, 16, 16)), np.array([0, 1, 1, 0])
+
+
 def gradient_check(network: DeepConvNet, x: np.ndarray, t: np.ndarray, eps: float = 1e-5) -> dict:
     """Relative error between back-propagated and numerical gradients, per parameter.
 

@@ -10,6 +10,7 @@ from glaucoma_lib.network import (
     NetworkConfig,
     build_network,
     gradient_check,
+    gradient_check_case,
     numerical_gradient,
     relative_error,
 )
@@ -52,10 +53,10 @@ def test_he_initialisation_is_seeded():
     assert np.isclose(a.params["W7"].std(), np.sqrt(2 / 1024), rtol=0.05)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("batchnorm", [False, True])
-def test_whole_network_gradient_check(batchnorm):
-    net = build_network(NetworkConfig(**TINY, batchnorm=batchnorm, class_weights=(1.0, 2.5)))
-    x, t = tiny_batch()
+def test_whole_network_gradient_check(batchnorm, seed):
+    net, x, t = gradient_check_case(seed, batchnorm=batchnorm, class_weights=(1.0, 2.5))
     errors = gradient_check(net, x, t)
     assert set(errors) == set(net.params)
     if batchnorm:
