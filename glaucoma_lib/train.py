@@ -262,7 +262,7 @@ class Trainer:
         """First Ctrl-C: finish the current batch, checkpoint, return. Second: abort at once."""
         if threading.current_thread() is not threading.main_thread():
             return None
-        previous = signal.getsignal(signal.SIGINT)
+        previous = signal.getsignal(signal.SIGINT) or signal.default_int_handler  # None: set in C
 
         def request_stop(signum, frame):
             self._stop_requested = True
