@@ -10,6 +10,7 @@ from glaucoma_lib.network import (
 )
 from glaucoma_lib.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from glaucoma_lib.params import ParameterError, check_params
+from glaucoma_lib.predict import predict as predict  # re-export: glaucoma_lib.predict(...)
 from glaucoma_lib.records import list_runs, read_run_record, write_run_record
 from glaucoma_lib.train import History, Trainer
 

@@ -341,3 +341,164 @@ def export_final(model: ImprovedModel, data_dir: str | Path, path: str | Path | 
 def with_overrides(config: ImprovedConfig, **overrides) -> ImprovedConfig:
     """A copy of config with some fields changed (for sweeps and quick runs)."""
     return replace(config, **overrides)
+
+
+# ---------------------------------------------------------------------------- study runs
+
+
+def test_summary(y: np.ndarray, prob: np.ndarray, threshold: float, seed: int = 0) -> dict:
+    """Screening numbers at a validation-chosen threshold, plus sensitivity at 80% specificity."""
+    summary = metrics.screening_summary(y, prob, threshold)
+    summary["sensitivity_at_80_specificity"] = metrics.sensitivity_at_specificity(y, prob, 0.8)
+    if 0 < np.sum(y) < len(y):
+        auc, low, high = metrics.bootstrap_ci(y, prob, metrics.roc_auc, seed=seed)
+        summary.update(auc=auc, auc_ci_low=low, auc_ci_high=high)
+    return summary
+
+
+def train_seeds(train: DiscData, test: DiscData, config: ImprovedConfig, seeds: list[int],
+                data_dir: str | Path, synthetic: bool, prefix: str = "improved") -> list[dict]:
+    """Fit one model per seed on the 800 training images, score the test split once, and write
+    models/<prefix>_seed<s>/ (weights.npz + run record with the test predictions)."""
+    import time
+
+    from glaucoma_lib.records import models_dir, read_run_record, write_run_record
+
+    checksum = data_checksum(data_dir)
+    out = []
+    for seed in seeds:
+        started = time.perf_counter()
+        model, val = fit_model(train, config, seed)
+        seconds = time.perf_counter() - started
+        prob = model.predict_proba(test.x, test.locations)
+        run_dir = models_dir() / f"{prefix}_seed{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        model.save(run_dir / "weights.npz", {"data_checksum": checksum})
+        history = val.pop("history")
+        write_run_record(
+            run_dir, config=config.to_dict(), seed=seed, data_checksum=checksum,
+            metrics={"validation": val, "test": test_summary(test.t, prob, model.threshold, seed),
+                     "predictions": {"image_id": test.ids, "label_true": test.t.tolist(),
+                                     "prob_glaucoma": np.round(prob, 6).tolist()}},
+            history=json.loads(history.to_json()), timings={"train_seconds": seconds},
+            synthetic=synthetic, data_dir=data_dir,
+            notes="improved disc-crop CNN; threshold and epoch chosen on the last 20% block "
+                  "of the training images",
+        )
+        out.append(read_run_record(run_dir))
+    return out
+
+
+def baseline_run(train: DiscData, test: DiscData, c: float = 0.01) -> dict:
+    """Non-deep baseline on the original split: disc-feature logistic regression fitted on the
+    first 80% of the training images, threshold on the last 20% block, scored on the test split."""
+    tr_idx, val_idx = split.validation_block(len(train.t))
+    f_train = disc_features(train.x, train.locations)
+    scorer = fit_linear(f_train[tr_idx], train.t[tr_idx], c)
+    threshold = metrics.threshold_youden(train.t[val_idx], scorer.predict_proba(f_train[val_idx]))
+    prob = scorer.predict_proba(disc_features(test.x, test.locations))
+    return {"validation_auc": metrics.roc_auc(train.t[val_idx],
+                                              scorer.predict_proba(f_train[val_idx])),
+            "test": test_summary(test.t, prob, threshold), "prob": prob}
+
+
+def seed_summary(records: list[dict]) -> pd.DataFrame:
+    """Test metrics of each seed's run with mean and standard deviation rows."""
+    keys = ["auc", "auc_ci_low", "auc_ci_high", "accuracy", "always_healthy_accuracy",
+            "sensitivity", "specificity", "sensitivity_at_80_specificity", "brier", "threshold"]
+    rows = {f"seed {r['seed']}": {k: r["metrics"]["test"].get(k, np.nan) for k in keys}
+            for r in records}
+    for r in records:
+        rows[f"seed {r['seed']}"]["validation AUC"] = r["metrics"]["validation"]["val_auc"]
+    frame = pd.DataFrame(rows).T
+    stats = frame.agg(["mean", "std"])
+    stats.index = ["mean", "std"]
+    return pd.concat([frame, stats])
+
+
+def choose_final(records: list[dict]) -> dict:
+    """The seed whose model had the best validation AUC (test numbers play no part)."""
+    return max(records, key=lambda r: r["metrics"]["validation"]["val_auc"])
+
+
+def fold_study(data: DiscData, config: ImprovedConfig, seed: int = 0, k: int = 5) -> dict:
+    """Blocked vs image-level random k-fold CV over the same images: the leakage study.
+
+    Neighbouring image numbers are often the same eye, so a random split puts near-duplicates
+    on both sides; the gap between the two AUCs is what leakage would add.
+    """
+    n = len(data.t)
+    out = {}
+    for name, folds in (("blocked", split.blocked_folds(n, k)),
+                        ("random", split.random_folds(n, k, seed))):
+        table, oof = cross_validate(data, config, folds, seed)
+        base = baseline_cross_validate(data, folds)
+        table["baseline_auc"] = base["auc"]
+        out[name] = {"folds": table, "oof": oof,
+                     "pooled_auc": metrics.roc_auc(data.t, oof)}
+    return out
+
+
+def fold_study_table(study: dict) -> pd.DataFrame:
+    """Mean and spread of fold AUCs, blocked vs random, CNN and baseline."""
+    rows = {}
+    for name, res in study.items():
+        f = res["folds"]
+        rows[name] = {"CNN fold AUC mean": f["auc"].mean(), "CNN fold AUC std": f["auc"].std(),
+                      "CNN pooled out-of-fold AUC": res["pooled_auc"],
+                      "baseline fold AUC mean": f["baseline_auc"].mean(),
+                      "baseline fold AUC std": f["baseline_auc"].std()}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "split"
+    return frame
+
+
+# ---------------------------------------------------------------------------- explanations
+
+
+def grad_cam(network: DeepConvNet, x: np.ndarray, class_index: int = 1) -> np.ndarray:
+    """Grad-CAM heat maps (N, H, W) in [0, 1] at the input size: last conv features weighted by
+    their average gradient, rectified and upsampled (nearest-neighbour repeat, then smoothed)."""
+    feature, grad = network.feature_map_and_gradient(x, class_index)
+    weights = grad.mean(axis=(2, 3), keepdims=True)
+    cam = np.maximum((weights * feature).sum(axis=1), 0)
+    h, w = x.shape[2:]
+    factor = h // cam.shape[1]
+    cam = smooth(np.repeat(np.repeat(cam, factor, axis=1), factor, axis=2)[:, :h, :w],
+                 max(factor // 2, 1))
+    peak = cam.max(axis=(1, 2), keepdims=True)
+    return np.where(peak > 0, cam / np.maximum(peak, 1e-12), 0).astype(np.float32)
+
+
+def saliency(network: DeepConvNet, x: np.ndarray, class_index: int = 1) -> np.ndarray:
+    """|d logit / d pixel| maxed over colour channels, normalised per image: (N, H, W)."""
+    g = np.abs(network.input_gradient(x, class_index)).max(axis=1)
+    return g / np.maximum(g.max(axis=(1, 2), keepdims=True), 1e-12)
+
+
+def explanation_figure(x: np.ndarray, maps: np.ndarray, captions: list[str], synthetic: bool,
+                       title: str):
+    """Crops with their heat maps overlaid, one column per case."""
+    import matplotlib.pyplot as plt
+
+    from glaucoma_lib.plots import data_title, to_display_image
+
+    n = len(x)
+    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.9 * max(n, 1), 4.4), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(to_display_image(x[i]))
+        axes[1, i].imshow(to_display_image(x[i]))
+        axes[1, i].imshow(maps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        axes[0, i].set_title(captions[i], fontsize=7)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(data_title(title, synthetic), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def run_weights(record: dict) -> Path:
+    """Weight file of a run written by train_seeds."""
+    from glaucoma_lib.records import models_dir
+
+    return models_dir() / record["run"] / "weights.npz"

@@ -7,8 +7,9 @@ from PIL import Image
 from test_disc import fundus
 from test_improved import TINY
 
-from glaucoma_lib import improved, predict
+from glaucoma_lib import improved
 from glaucoma_lib.network import build_network
+from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def folder(tmp_path):
 
 
 def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):
-    df = predict.predict(folder, weights=weights)
+    df = predict(folder, weights=weights)
     assert list(df["path"].map(lambda p: p.split("/")[-1])) == ["a.jpg", "broken.jpg", "b.png"]
     bad = df[df["error"] != ""]
     assert len(bad) == 1 and "broken.jpg" in bad["error"].iloc[0]
@@ -38,7 +39,7 @@ def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):
 
 
 def test_disc_is_reported_in_native_pixels_of_any_size(folder, weights):
-    df = predict.predict([folder / "a.jpg", folder / "sub" / "b.png"], weights=weights)
+    df = predict([folder / "a.jpg", folder / "sub" / "b.png"], weights=weights)
     assert df.loc[0, "disc_x"] == pytest.approx(370, abs=15)
     # b.png: the 512 image with the disc at (130, 300) stretched to 800x600
     assert df.loc[1, "disc_x"] == pytest.approx(130 * 800 / 512, abs=25)
@@ -47,17 +48,17 @@ def test_disc_is_reported_in_native_pixels_of_any_size(folder, weights):
 
 def test_arrays_and_paths_agree(folder, weights):
     arr = np.asarray(Image.open(folder / "a.jpg").convert("RGB"))
-    res = predict.predict([arr, str(folder / "a.jpg")], weights=weights, as_frame=False)
+    res = predict([arr, str(folder / "a.jpg")], weights=weights, as_frame=False)
     assert res[0].path == "<array 0>"
     assert res[0].probability == pytest.approx(res[1].probability)
-    wrong = predict.predict(np.zeros((4, 4), np.uint8), weights=weights)
+    wrong = predict(np.zeros((4, 4), np.uint8), weights=weights)
     assert "expected uint8 (H, W, 3)" in wrong.loc[0, "error"]
 
 
 def test_batch_size_does_not_change_results(folder, weights):
     items = [folder / "a.jpg", folder / "broken.jpg", folder / "sub" / "b.png"] * 3
-    a = predict.predict(items, weights=weights, batch_size=1)
-    b = predict.predict(items, weights=weights, batch_size=4)
+    a = predict(items, weights=weights, batch_size=1)
+    b = predict(items, weights=weights, batch_size=4)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -66,18 +67,25 @@ def test_stream_is_lazy(weights):
         while True:
             yield fundus()
 
-    stream = predict.predict_stream(endless(), improved.load_model(weights), batch_size=2)
+    stream = predict_stream(endless(), improved.load_model(weights), batch_size=2)
     assert [next(stream).ok for _ in range(3)] == [True] * 3
 
 
 def test_csv_writer_is_atomic(tmp_path):
     out = tmp_path / "res.csv"
-    w = predict.CsvWriter(out)
-    w.write(predict.Prediction("x.jpg", 0.25, 0, 10.0, 20.0))
+    w = CsvWriter(out)
+    w.write(Prediction("x.jpg", 0.25, 0, 10.0, 20.0))
     assert not out.exists()
     w.commit()
     df = pd.read_csv(out)
-    assert list(df.columns) == predict.CSV_COLUMNS and df.loc[0, "probability"] == 0.25
-    w2 = predict.CsvWriter(out)
+    assert list(df.columns) == CSV_COLUMNS and df.loc[0, "probability"] == 0.25
+    w2 = CsvWriter(out)
     w2.abort()
     assert pd.read_csv(out).shape == (1, 5) and len(list(tmp_path.iterdir())) == 1
+
+
+def test_package_exports_predict(folder, weights):
+    import glaucoma_lib
+
+    df = glaucoma_lib.predict(folder / "a.jpg", weights=weights)
+    assert len(df) == 1 and df.loc[0, "error"] == ""
