@@ -14,6 +14,7 @@ from glaucoma_lib.network import (
     numerical_gradient,
     relative_error,
 )
+from glaucoma_lib.optim import Adam
 
 TINY = {"input_dim": (3, 16, 16), "channels": (2, 3, 2, 3, 2, 2), "hidden_size": 6,
         "dropout_ratio": 0.0, "dtype": "float64", "seed": 1}
@@ -112,8 +113,6 @@ def test_overfits_twenty_images():
     x = rng.random((20, 3, 32, 32), dtype=np.float32)
     t = np.arange(20) % 2
     net = build_network(NetworkConfig(input_dim=(3, 32, 32), dropout_ratio=0.0))
-    from glaucoma_lib.optim import Adam
-
     opt = Adam(lr=0.003)
     start = time.perf_counter()
     for _ in range(150):

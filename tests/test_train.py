@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from glaucoma_lib.network import NetworkConfig, build_network
+from glaucoma_lib.network import NetworkConfig, WeightsError, build_network
 from glaucoma_lib.train import History, Trainer
 
 CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
@@ -172,8 +172,6 @@ def test_ctrl_c_checkpoints_and_resumes_exactly(tmp_path):
 
 
 def test_checkpoint_of_another_setup_is_refused(tmp_path):
-    from glaucoma_lib.network import WeightsError
-
     checkpoint = tmp_path / "ck.npz"
     make_trainer(epochs=1, checkpoint_path=checkpoint).train()
     with pytest.raises(WeightsError, match="batch size"):
