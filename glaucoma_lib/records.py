@@ -173,6 +173,7 @@ def save_run(
     test_prob: np.ndarray,
     true_test_labels: np.ndarray | None = None,
     train_labels: np.ndarray | None = None,
+    true_train_labels: np.ndarray | None = None,
     evaluated_per_epoch: int | None = None,
     config: dict[str, Any],
     seed: int,
@@ -205,6 +206,10 @@ def save_run(
         "as_scored": screening_summary(test_labels, test_prob),
         "true_labels": screening_summary(true_labels, test_prob),
         "label_agreement": float(np.mean(np.asarray(test_labels) == np.asarray(true_labels))),
+        "train_label_agreement": (
+            None if train_labels is None or true_train_labels is None
+            else float(np.mean(np.asarray(train_labels) == np.asarray(true_train_labels)))
+        ),
         "final_train_acc": history.train_acc[-1] if history.train_acc else None,
         "final_test_acc_per_epoch_eval": history.test_acc[-1] if history.test_acc else None,
         "predictions": {
@@ -288,6 +293,7 @@ def _run_column(record: dict[str, Any]) -> list[str]:
         f"{evaluated} of each split" if evaluated else "all images",
         _pct(scored["accuracy"]),
         _pct(scored["always_healthy_accuracy"]),
+        _pct(m.get("train_label_agreement")),
         _pct(m["label_agreement"]),
         _pct(true["accuracy"]),
         _pct(true["always_healthy_accuracy"]),
@@ -308,6 +314,7 @@ def comparison_table(original: dict[str, Any], fixed: dict[str, Any]) -> pd.Data
         _pct(rep["final_test_acc"]),
         _pct(rep["always_healthy_acc"]),
         "not checked",
+        "not checked",
         "not measured",
         "not measured",
         "not measured",
@@ -320,6 +327,7 @@ def comparison_table(original: dict[str, Any], fixed: dict[str, Any]) -> pd.Data
         "images evaluated per epoch",
         "final test accuracy, all test images (labels as paired)",
         "always-healthy accuracy (labels as paired)",
+        "training labels that belong to their image",
         "test labels that belong to their image",
         "final test accuracy against the true labels",
         "always-healthy accuracy (true labels)",

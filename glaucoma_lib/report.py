@@ -31,6 +31,7 @@ from .records import package_versions, runtime_info, write_json_atomic
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
+REPORT_TITLE = "Glaucoma screening from fundus photographs: an open reproduction"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 PDF_TIMEOUT_S = 180
 _PAGE_BREAK = '<div style="page-break-after: always"></div>'
@@ -219,7 +220,7 @@ def title_page(
         f"{i}. [{html.escape(title)}](#{anchor})" for i, (title, anchor) in enumerate(sections, 1)
     )
     mode = "QUICK (tiny subset, 1-2 epochs: for checking the pipeline, not for reading results)"
-    return f"""# Glaucoma screening from fundus photographs: an open reproduction
+    return f"""# {REPORT_TITLE}
 
 {data_line}
 
@@ -299,7 +300,8 @@ def export_html(nb: nbformat.NotebookNode, target: Path, resources_dir: Path) ->
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
         embed_images=True,
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(resources_dir)}})
+    resources = {"metadata": {"path": str(resources_dir), "name": REPORT_TITLE}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
     target.write_text(body, encoding="utf-8")
     return target
 

@@ -62,14 +62,16 @@ def train_run(run: str, spec: RunSpec, settings: Settings, models_root: str) -> 
 
     with threadpool_limits(limits=1):
         size = settings.image_size
-        _, (_, true_labels, true_ids) = load_glaucoma(settings.data_dir, size, return_ids=True)
-        (x_train, t_train, _), (x_test, t_test, test_ids) = load_glaucoma(
+        (_, true_train, true_train_ids), (_, true_labels, true_ids) = load_glaucoma(
+            settings.data_dir, size, return_ids=True
+        )
+        (x_train, t_train, train_ids), (x_test, t_test, test_ids) = load_glaucoma(
             settings.data_dir, size, pairing=spec.pairing, channel_order=spec.channel_order,
             return_ids=True,
         )
         epochs = min(settings.epochs, 2) if settings.quick else settings.epochs
         if settings.quick:
-            x_train, t_train = x_train[:QUICK_TRAIN], t_train[:QUICK_TRAIN]
+            x_train, t_train, train_ids = (a[:QUICK_TRAIN] for a in (x_train, t_train, train_ids))
             x_test, t_test, test_ids = (a[:QUICK_TEST] for a in (x_test, t_test, test_ids))
         network = DeepConvNet(config=NetworkConfig(input_dim=(3, size, size), seed=settings.seed))
         trainer = Trainer(
@@ -82,7 +84,8 @@ def train_run(run: str, spec: RunSpec, settings: Settings, models_root: str) -> 
         started = time.perf_counter()
         history = trainer.train()
         seconds = time.perf_counter() - started
-        label_of = dict(zip(true_ids, true_labels, strict=True))
+        label_of = dict(zip(np.r_[true_train_ids, true_ids], np.r_[true_train, true_labels],
+                            strict=True))
         config = {**asdict(spec), **asdict(settings), "epochs": epochs, "optimizer": "Adam",
                   "n_train": len(x_train), "n_test": len(x_test)}
         config.pop("data_dir")
@@ -91,7 +94,8 @@ def train_run(run: str, spec: RunSpec, settings: Settings, models_root: str) -> 
             test_ids=test_ids, test_labels=t_test,
             test_prob=network.predict_proba(x_test)[:, 1],
             true_test_labels=np.array([label_of[i] for i in test_ids]),
-            train_labels=t_train, evaluated_per_epoch=spec.evaluate_sample_num_per_epoch,
+            train_labels=t_train, true_train_labels=np.array([label_of[i] for i in train_ids]),
+            evaluated_per_epoch=spec.evaluate_sample_num_per_epoch,
             config=config, seed=settings.seed, data_dir=settings.data_dir,
             synthetic=is_synthetic(settings.data_dir), timings={"train_seconds": round(seconds, 1)},
         )
