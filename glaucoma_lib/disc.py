@@ -4,7 +4,8 @@ Glaucoma shows at the optic disc (cupping, rim thinning), which covers ~1% of a 
 a small network on the whole downscaled image cannot see it. So we find the disc first: it is the
 brightest large blob inside the fundus and the place where the big vessels converge. Detection runs
 on a 128x128 copy (fast, vectorised over a batch); crops are then cut at native resolution.
-When the full Kaggle copy's ``Masks/`` folder exists, its disc masks replace the detector.
+When the full Kaggle copy's ``Masks/`` folder exists, its disc masks replace the detector
+(``Images_Cropped/`` is not used: its geometry relative to the square images is not documented).
 """
 
 from __future__ import annotations
@@ -142,6 +143,18 @@ def location_from_mask(mask: np.ndarray) -> DiscLocation:
                         float(np.sqrt(m.sum() / np.pi)), 1.0, "mask")
 
 
+def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A data-set mask brought to an image's (H, W). Masks drawn on the full-resolution,
+    non-square photograph are padded to a centred square first, as the square images were."""
+    mask = Image.open(path).convert("L")
+    w, h = mask.size
+    if w != h and shape[0] == shape[1]:
+        square = Image.new("L", (max(w, h), max(w, h)))
+        square.paste(mask, ((max(w, h) - w) // 2, (max(w, h) - h) // 2))
+        mask = square
+    return np.asarray(mask.resize((shape[1], shape[0]), Image.NEAREST))
+
+
 def mask_path(data_dir: str | Path | None, image_id: str) -> Path | None:
     """Path of the data set's own disc mask for ``image_id`` (full Kaggle copy only), else None."""
     if data_dir is None:
@@ -168,9 +181,7 @@ def locate_discs(images: list[np.ndarray] | np.ndarray, data_dir: str | Path | N
     for i, img in enumerate(images):
         p = mask_path(data_dir, image_ids[i]) if image_ids is not None else None
         if p is not None:
-            m = np.asarray(Image.open(p).convert("L").resize((img.shape[1], img.shape[0]),
-                                                             Image.NEAREST))
-            out[i] = location_from_mask(m)
+            out[i] = location_from_mask(read_mask(p, img.shape[:2]))
         else:
             todo.append(i)
     if todo:

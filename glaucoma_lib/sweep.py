@@ -26,6 +26,7 @@ CANDIDATES: dict[str, dict] = {
     "no_augment": {"augment": False},
     "balanced_sampling": {"balanced_sampling": True},
     "stack_features": {"stack_features": True},
+    "batch64_epochs10": {"batch_size": 64, "epochs": 10},
 }
 
 
@@ -35,11 +36,14 @@ def sweep_path() -> Path:
 
 def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
               out: Path | None = None) -> pd.DataFrame:
-    """Blocked-CV AUC of each candidate; rows appended to the CSV as each finishes."""
+    """Blocked-CV AUC of each candidate; the CSV is rewritten as each finishes, keeping rows of
+    candidates not rerun this time."""
     data_dir, _ = find_data_dir(data_dir)
     out = out or sweep_path()
-    rows = []
-    for name in names or list(CANDIDATES):
+    names = names or list(CANDIDATES)
+    rows = [] if not out.is_file() else [
+        r for r in pd.read_csv(out).to_dict("records") if r["name"] not in names]
+    for name in names:
         config = improved.with_overrides(improved.ImprovedConfig(), **CANDIDATES[name])
         train, _ = improved.load_disc_data(data_dir, config)
         folds = split.blocked_folds(len(train.t), 5)

@@ -63,6 +63,15 @@ def test_dataset_masks_are_used_when_present(tmp_path):
     assert fallback.source == "detector"
 
 
+def test_non_square_mask_is_padded_like_the_square_images(tmp_path):
+    mask = np.zeros((400, 600), np.uint8)  # full-resolution photo is wider than tall
+    mask[190:211, 290:311] = 1  # centre (300, 200) -> square 600: (300, 300) -> 512: (256, 256)
+    (tmp_path / "Masks").mkdir()
+    Image.fromarray(mask).save(tmp_path / "Masks" / "image_1.png")
+    loc = disc.locate_disc(fundus(), tmp_path, "image_1.jpg")
+    assert (loc.x, loc.y) == pytest.approx((256, 256), abs=2)
+
+
 def test_empty_mask_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         disc.location_from_mask(np.zeros((8, 8), np.uint8))
