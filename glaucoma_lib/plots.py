@@ -39,8 +39,11 @@ def figures_dir() -> Path:
     return Path(env) if env else _PROJECT_ROOT / "figures"
 
 
-def save_figure(fig: plt.Figure, name: str) -> Path:
-    """Write <figures_dir>/<name>.png via a temp file + os.replace: never a half-written PNG."""
+def save_figure(fig: plt.Figure, name: str) -> None:
+    """Write <figures_dir>/<name>.png via a temp file + os.replace: never a half-written PNG.
+
+    Returns nothing, so a notebook cell ending in it shows the figure and no file path.
+    """
     if not name or Path(name).name != name or name.endswith(".png"):
         raise ValueError(f"figure name must be a bare stem like 'roc_fixed', got {name!r}")
     out_dir = figures_dir()
@@ -54,7 +57,6 @@ def save_figure(fig: plt.Figure, name: str) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
 
 
 def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> tuple[plt.Figure, plt.Axes]:
