@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: report test lint bench clean venv
+.PHONY: report test bench sweep clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .cache build report/.build* report/.old*
+
+sweep: $(STAMP)
+	$(PY) -m glaucoma_lib.sweep $(if $(DATA),--data-dir "$(DATA)")
