@@ -17,16 +17,20 @@ from glaucoma_lib.records import models_dir, write_json_atomic
 
 SWEEP_FILE = "improved_sweep.csv"
 
+CNN_160 = {"scorer": "cnn", "crop_size": 160}  # the first design: CNN only, 160 px crops
 CANDIDATES: dict[str, dict] = {
-    "base": {},
-    "crop128": {"crop_size": 128},
-    "crop224": {"crop_size": 224},
-    "input48": {"input_size": 48},
-    "wide": {"channels": (16, 16, 32, 32, 64, 64)},
-    "no_augment": {"augment": False},
-    "balanced_sampling": {"balanced_sampling": True},
-    "stack_features": {"stack_features": True},
-    "batch64_epochs10": {"batch_size": 64, "epochs": 10},
+    "base": CNN_160,
+    "crop128": {**CNN_160, "crop_size": 128},
+    "crop224": {**CNN_160, "crop_size": 224},
+    "input48": {**CNN_160, "input_size": 48},
+    "wide": {**CNN_160, "channels": (16, 16, 32, 32, 64, 64)},
+    "no_augment": {**CNN_160, "augment": False},
+    "balanced_sampling": {**CNN_160, "balanced_sampling": True},
+    "stack_features": {**CNN_160, "stack_features": True},
+    "batch64_epochs10": {**CNN_160, "batch_size": 64, "epochs": 10},
+    "cnn_crop96": {"scorer": "cnn", "crop_size": 96},
+    "texture_crop96": {"scorer": "texture", "crop_size": 96},
+    "stack_crop96": {"scorer": "stack", "crop_size": 96},
 }
 
 

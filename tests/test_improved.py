@@ -7,7 +7,7 @@ import pytest
 from glaucoma_lib import improved
 
 TINY = improved.ImprovedConfig(input_size=16, channels=(4, 4), hidden_size=8, epochs=2,
-                               batch_size=16)
+                               batch_size=16, scorer="cnn", texture_kernels=12)
 
 
 def disc_data(n=60, side=16, seed=0) -> improved.DiscData:
@@ -62,6 +62,34 @@ def test_fit_save_load_predicts_the_same(tmp_path):
                                model.predict_proba(d.x, d.locations), atol=1e-6)
     assert loaded.threshold == pytest.approx(model.threshold)
     assert loaded.metadata["note"] == "test"
+
+
+@pytest.mark.parametrize("scorer", ["texture", "stack"])
+def test_other_scorers_save_and_load(tmp_path, scorer):
+    d = disc_data()
+    model, _ = improved.fit_model(d, improved.with_overrides(TINY, scorer=scorer), seed=0)
+    assert model.texture_scorer is not None
+    assert (model.stacker is None) == (scorer == "texture")
+    loaded = improved.load_model(model.save(tmp_path / "m.npz"))
+    np.testing.assert_allclose(loaded.predict_proba(d.x, d.locations),
+                               model.predict_proba(d.x, d.locations), atol=1e-6)
+
+
+def test_texture_model_learns_the_planted_signal():
+    d = disc_data(n=90)
+    folds = [(np.r_[30:90], np.r_[0:30]), (np.r_[0:30, 60:90], np.r_[30:60]),
+             (np.r_[0:60], np.r_[60:90])]
+    table = improved.texture_cross_validate(d, folds, improved.with_overrides(TINY,
+                                                                              texture_c=1.0))
+    assert table["auc"].min() > 0.8
+
+
+def test_unknown_scorer_and_old_weight_configs():
+    with pytest.raises(ValueError, match="scorer"):
+        improved.with_overrides(TINY, scorer="magic")
+    old = TINY.to_dict()
+    del old["scorer"]
+    assert improved.ImprovedConfig.from_dict(old).scorer == "cnn"
 
 
 def test_fit_is_deterministic():
