@@ -1,19 +1,22 @@
 """Small exploratory sweep of the improved model, scored by blocked 5-fold CV on the 800 training
 images only (the test split is never read). Too slow for the report build: run it with
-``make sweep`` / ``python -m glaucoma_lib.sweep``; notebook 06 shows the saved table.
+``make sweep`` / ``python -m glaucoma_lib.sweep``. The table is committed under report/sweep/
+with the data checksum it was made on; notebook 06 shows it with that provenance.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from glaucoma_lib import improved, split
-from glaucoma_lib.data import find_data_dir
-from glaucoma_lib.records import models_dir, write_json_atomic
+from glaucoma_lib.data import PROJECT_ROOT, data_checksum, find_data_dir, is_synthetic
+from glaucoma_lib.records import write_json_atomic
 
 SWEEP_FILE = "improved_sweep.csv"
 
@@ -35,7 +38,16 @@ CANDIDATES: dict[str, dict] = {
 
 
 def sweep_path() -> Path:
-    return models_dir() / SWEEP_FILE
+    return PROJECT_ROOT / "report" / "sweep" / SWEEP_FILE
+
+
+def saved_sweep(path: Path | None = None) -> tuple[pd.DataFrame, dict] | None:
+    """The committed sweep table and its provenance (data checksum, seed, date), if there is one."""
+    path = path or sweep_path()
+    info_path = path.with_suffix(".json")
+    if not (path.is_file() and info_path.is_file()):
+        return None
+    return pd.read_csv(path), json.loads(info_path.read_text())
 
 
 def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
@@ -45,8 +57,10 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
     data_dir, _ = find_data_dir(data_dir)
     out = out or sweep_path()
     names = names or list(CANDIDATES)
-    rows = [] if not out.is_file() else [
-        r for r in pd.read_csv(out).to_dict("records") if r["name"] not in names]
+    checksum = data_checksum(data_dir)
+    saved = saved_sweep(out)
+    same_data = saved is not None and saved[1].get("data_checksum") == checksum
+    rows = [r for r in saved[0].to_dict("records") if r["name"] not in names] if same_data else []
     for name in names:
         config = improved.with_overrides(improved.ImprovedConfig(), **CANDIDATES[name])
         train, _ = improved.load_disc_data(data_dir, config)
@@ -64,7 +78,10 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
         frame.to_csv(tmp, index=False)
         tmp.replace(out)
         print(rows[-1], flush=True)
-    write_json_atomic(out.with_suffix(".json"), {"seed": seed, "candidates": CANDIDATES})
+    write_json_atomic(out.with_suffix(".json"), {
+        "seed": seed, "data_checksum": checksum, "synthetic": is_synthetic(data_dir),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "candidates": CANDIDATES})
     return pd.DataFrame(rows)
 
 
