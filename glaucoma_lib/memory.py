@@ -1,0 +1,98 @@
+"""Peak memory of training and prediction: `python -m glaucoma_lib.memory [--quick]` prints JSON.
+
+Each case runs in a fresh Python process, which reports its own peak resident set size, so one
+case's leftovers never inflate another's. Prediction is measured on two folder sizes: if it
+streams as it should, the peak does not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from glaucoma_lib.data import find_data_dir, read_labels
+
+_REPORT_PEAK = "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+_TRAIN_ORIGINAL = """
+from glaucoma_lib.data import load_glaucoma
+from glaucoma_lib.network import DeepConvNet
+from glaucoma_lib.train import Trainer
+(x, t), _ = load_glaucoma({data_dir!r}, image_size=64)
+Trainer(DeepConvNet(), x, t, epochs=1, mini_batch_size=50, optimizer="Adam",
+        optimizer_param={{"lr": 0.001}}, verbose=False).train()
+"""
+
+_TRAIN_IMPROVED = """
+from glaucoma_lib import improved
+config = improved.with_overrides(improved.ImprovedConfig(), epochs=1)
+train, _ = improved.load_disc_data({data_dir!r}, config)
+improved.train_cnn(train, None, config)
+"""
+
+_PREDICT = """
+from glaucoma_lib.predict import predict
+predict([{folder!r}])
+"""
+
+
+def peak_rss_mb(code: str) -> float:
+    """Run code in a fresh interpreter and return its peak resident memory in MB."""
+    done = subprocess.run([sys.executable, "-c", code + _REPORT_PEAK], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement failed:\n{done.stderr[-2000:]}")
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
+    """n_images JPEGs (the data set's own, reused in turn) in a folder of their own."""
+    images = data_dir / "Images_Square"
+    names = list(read_labels(data_dir)["imageID"])
+    out.mkdir()
+    for k in range(n_images):
+        source, target = images / names[k % len(names)], out / f"copy_{k}.jpg"
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    return out
+
+
+def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
+    """Peak memory (MB) of each case, one row each."""
+    folder, _ = find_data_dir(data_dir)
+    folder = str(folder)
+    sizes = (20, 200) if quick else (200, 2000)
+    rows = [
+        ("train the original network one epoch, 64x64 input", "training",
+         peak_rss_mb(_TRAIN_ORIGINAL.format(data_dir=folder))),
+        ("train the improved disc CNN one epoch, its own input size", "training",
+         peak_rss_mb(_TRAIN_IMPROVED.format(data_dir=folder))),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
+            rows.append((f"predict a folder of {n} images", "prediction",
+                         peak_rss_mb(_PREDICT.format(folder=str(images)))))
+    return pd.DataFrame(rows, columns=["case", "kind", "peak_mb"]).round(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller folders for prediction")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.data_dir, args.quick).to_dict("records"), indent=2))
+
+
+if __name__ == "__main__":
+    main()
