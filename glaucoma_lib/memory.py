@@ -20,7 +20,12 @@ import pandas as pd
 
 from glaucoma_lib.data import find_data_dir, read_labels
 
-_REPORT_PEAK = "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+# VmHWM is the peak of this process's own address space; getrusage's ru_maxrss is not, because
+# Linux carries the parent's peak over a fork + exec.
+_REPORT_PEAK = """
+import re
+print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1))
+"""
 
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data import load_glaucoma
@@ -45,7 +50,7 @@ predict([{folder!r}])
 
 
 def peak_rss_mb(code: str) -> float:
-    """Run code in a fresh interpreter and return its peak resident memory in MB."""
+    """Run code in a fresh interpreter and return its peak resident memory in MiB (Linux)."""
     done = subprocess.run([sys.executable, "-c", code + _REPORT_PEAK], capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
@@ -83,7 +88,7 @@ def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
             images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
             rows.append((f"predict a folder of {n} images", "prediction",
                          peak_rss_mb(_PREDICT.format(folder=str(images)))))
-    return pd.DataFrame(rows, columns=["case", "kind", "peak_mb"]).round(1)
+    return pd.DataFrame(rows, columns=["case", "kind", "peak_MiB"]).round(1)
 
 
 def main(argv: list[str] | None = None) -> None:
