@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 import PIL
 from PIL import Image
 
+from glaucoma_lib.atomic import atomic_write
 from glaucoma_lib.split import image_number, original_split, sort_by_image_number
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -373,17 +373,9 @@ def _read_cache(cache_path: Path, image_ids: list[str], shape: tuple) -> np.ndar
 def _write_cache(cache_path: Path, images: np.ndarray, image_ids: list[str]) -> None:
     """Best effort and atomic: a read-only project still loads, just without the speed-up."""
     try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(dir=cache_path.parent, suffix=".npz.tmp")
-    except OSError as error:
-        warnings.warn(f"{cache_path.parent}: cannot write the image cache ({error})", stacklevel=3)
-        return
-    try:
-        with os.fdopen(handle, "wb") as out:
+        with atomic_write(cache_path) as out:
             np.savez(out, images=images, ids=np.asarray(image_ids, dtype=str))
-        os.replace(tmp_name, cache_path)
     except OSError as error:
-        Path(tmp_name).unlink(missing_ok=True)
         warnings.warn(f"{cache_path}: cannot write the image cache ({error})", stacklevel=3)
 
 

@@ -11,14 +11,14 @@ When the full Kaggle copy's ``Masks/`` folder exists, its disc masks replace the
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
+
+from glaucoma_lib.atomic import atomic_write
 
 WORK_SIZE = 128
 MASK_FOLDER = "Masks"
@@ -246,13 +246,10 @@ def load_disc_crops(data_dir: str | Path, image_ids: list[str], crop_size: int =
             crops[start + j] = crop_disc(img, loc, crop_size, out_size)
         locs.extend(found)
     table = locations_frame(image_ids, locs)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=cache.parent)
-    os.close(fd)
-    np.savez_compressed(tmp, crops=crops, **{k: table[k].to_numpy() for k in
-                                             ("x", "y", "radius", "confidence")},
-                        source=table["source"].to_numpy().astype(str))
-    os.replace(tmp, cache)
+    with atomic_write(cache) as fh:
+        np.savez_compressed(fh, crops=crops, **{k: table[k].to_numpy() for k in
+                                                ("x", "y", "radius", "confidence")},
+                            source=table["source"].to_numpy().astype(str))
     return crops, table
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from . import metrics
+from .atomic import atomic_write
 
 SYNTHETIC_BANNER = "SYNTHETIC DATA — "
 CLASS_NAMES = ("healthy", "glaucoma")
@@ -46,17 +46,8 @@ def save_figure(fig: plt.Figure, name: str) -> None:
     """
     if not name or Path(name).name != name or name.endswith(".png"):
         raise ValueError(f"figure name must be a bare stem like 'roc_fixed', got {name!r}")
-    out_dir = figures_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{name}.png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".png", dir=out_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", bbox_inches="tight")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(figures_dir() / f"{name}.png") as fh:
+        fig.savefig(fh, format="png", bbox_inches="tight")
 
 
 def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> tuple[plt.Figure, plt.Axes]:

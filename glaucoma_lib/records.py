@@ -12,7 +12,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_write
 from .metrics import always_healthy_accuracy, screening_summary
 
 RECORD_FILE = "run_record.json"
@@ -114,16 +114,9 @@ def _to_json(value: Any) -> Any:
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write JSON via a temp file in the same folder and os.replace: never half written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=_to_json, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, default=_to_json, allow_nan=True)
+        fh.write("\n")
     return path
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from glaucoma_lib.atomic import atomic_write
 
 ORIGINAL_N_TOTAL = 1020
 ORIGINAL_N_TEST = 220
@@ -53,15 +54,8 @@ def original_split(ids: Iterable[str], n_test: int | None = None) -> tuple[list[
 
 
 def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as out:
-            frame.to_csv(out, index=False, lineterminator="\n")
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", newline="") as out:
+        frame.to_csv(out, index=False, lineterminator="\n")
 
 
 def write_split_csvs(labels_df: pd.DataFrame, out_dir: str | os.PathLike) -> tuple[Path, Path]:

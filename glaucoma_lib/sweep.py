@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from glaucoma_lib import improved, split
+from glaucoma_lib.atomic import atomic_write
 from glaucoma_lib.data import PROJECT_ROOT, data_checksum, find_data_dir, is_synthetic
 from glaucoma_lib.records import write_json_atomic
 
@@ -72,11 +73,8 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
                      "fold_aucs": " ".join(f"{a:.3f}" for a in table["auc"]),
                      "seconds": time.perf_counter() - started,
                      "config": str(CANDIDATES[name])})
-        frame = pd.DataFrame(rows)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(out)
+        with atomic_write(out, "w", newline="") as fh:
+            pd.DataFrame(rows).to_csv(fh, index=False)
         print(rows[-1], flush=True)
     write_json_atomic(out.with_suffix(".json"), {
         "seed": seed, "data_checksum": checksum, "synthetic": is_synthetic(data_dir),

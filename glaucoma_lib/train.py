@@ -16,7 +16,6 @@ import json
 import math
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from glaucoma_lib.atomic import atomic_write
 from glaucoma_lib.metrics import roc_auc
 from glaucoma_lib.network import DeepConvNet, WeightsError, read_npz, save_npz_atomic
 from glaucoma_lib.optim import make_optimizer
@@ -85,15 +85,8 @@ class History:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _labels(t: np.ndarray) -> np.ndarray:
