@@ -18,12 +18,14 @@ venv: $(STAMP)
 report: $(STAMP)
 	$(PY) -m glaucoma_lib.report $(if $(QUICK),--quick) $(if $(DATA),--data-dir "$(DATA)") $(if $(SEED),--seed $(SEED))
 
+# `make test`: ruff + the quick suite (tests marked slow are skipped); `make test SLOW=1`: all
+# of it, as CI runs it.
 test: $(STAMP)
 	$(PY) -m ruff check glaucoma_lib tests notebooks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(SLOW),,-m "not slow")
 
 bench: $(STAMP)
-	$(PY) -m glaucoma_lib.bench
+	$(PY) -m glaucoma_lib.nn.bench
 
 clean:
 	rm -rf .cache build report/.build* report/.old*

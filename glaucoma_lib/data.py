@@ -1,4 +1,4 @@
-"""Finding, validating and loading the G1020 fundus photographs.
+"""Finding and loading a data set: G1020 (or the embedded synthetic set) and EyePACS-AIROGS-light.
 
 Images are paired with labels BY FILE NAME. The original study paired them by position (directory
 order against CSV order) and reshaped HWC pixels to CHW without a transpose; both bugs can be
@@ -7,71 +7,32 @@ reproduced on purpose with pairing="listing_order" and channel_order="hwc_reshap
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
-import struct
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import PIL
 from PIL import Image
 
-from glaucoma_lib.atomic import atomic_write
-from glaucoma_lib.split import image_number, original_split, sort_by_image_number
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = PROJECT_ROOT / ".cache"
-DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "G1020"
-SPLITS_DIR = PROJECT_ROOT / "data" / "splits"
-DATA_ENV_VAR = "GLAUCOMA_DATA"
-LABELS_FILE = "G1020.csv"
-IMAGES_DIR = "Images_Square"
-SYNTHETIC_MARKER = "SYNTHETIC_DATA.txt"
-LABEL_COLUMNS = ("imageID", "binaryLabels")
-
-# One antialiasing filter for every resize: BOX is the exact area mean when shrinking 512 -> 64.
-RESIZE_FILTER = Image.Resampling.BOX
-# JPEGs are decoded with libjpeg's DCT scaling down to no less than this multiple of the target
-# side (512 -> 256 for 64x64), then shrunk with RESIZE_FILTER: faster and lighter on memory.
-DRAFT_FACTOR = 4
-# Checked from the header before decoding; a 512x512 fundus photo is 0.26 megapixels.
-MAX_PIXELS = 50_000_000
-# Formats Pillow may try; nothing exotic (EPS would run Ghostscript).
-IMAGE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")
-# Bump when the decode pipeline changes, so old cache entries are not served.
-_PIPELINE = f"draft{DRAFT_FACTOR}-pad-black-{RESIZE_FILTER.name}-pillow{PIL.__version__}"
-
-_HOW_TO_GET_DATA = (
-    'Get the data from Kaggle (data set "glaucoma-datasets", folder G1020: G1020.csv plus '
-    "Images_Square/; paper: Bajwa et al. 2020, arXiv:2006.09158), then set GLAUCOMA_DATA to "
-    f"that folder, pass its path, or put it at {DEFAULT_DATA_DIR}. Without it, find_data_dir() "
-    "falls back to the embedded synthetic set (glaucoma_lib.synthetic.ensure_synthetic())."
+from glaucoma_lib import synthetic
+from glaucoma_lib.cache import cache_file, read_cache, write_cache
+from glaucoma_lib.datasets import (
+    AIROGS,
+    G1020,
+    SYNTHETIC_MARKER,
+    DataError,
+    DataNotFoundError,
+    Dataset,
+    dataset_of,
 )
-# Pillow's decoders report hostile bytes with a variety of exception types.
-_DECODE_ERRORS = (
-    OSError,
-    ValueError,
-    SyntaxError,
-    EOFError,
-    struct.error,
-    IndexError,
-    TypeError,
-    ZeroDivisionError,
-    Image.DecompressionBombError,
-)
+from glaucoma_lib.images import DECODE_ERRORS, IMAGE_FORMATS, read_resized
+from glaucoma_lib.labels import read_labels
+from glaucoma_lib.paths import shown
+from glaucoma_lib.split import original_split
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file and the problem."""
-
-
-class DataNotFoundError(DataError):
-    """No data set where we looked."""
+__all__ = ["AIROGS", "G1020", "DataError", "DataNotFoundError", "read_labels"]
 
 
 class SyntheticDataWarning(UserWarning):
@@ -81,44 +42,38 @@ class SyntheticDataWarning(UserWarning):
 # ---------------------------------------------------------------------------- finding the data
 
 
-def _data_folder_in(path: Path) -> Path | None:
-    """The folder holding G1020.csv: `path` itself or its G1020/ subfolder (the Kaggle root)."""
-    for folder in (path, path / "G1020"):
-        if (folder / LABELS_FILE).is_file():
-            return folder
-    return None
-
-
-def _not_found(looked: list[str]) -> DataNotFoundError:
+def _not_found(dataset: Dataset, looked: list[str]) -> DataNotFoundError:
     places = "\n".join(f"  - {place}" for place in looked)
-    return DataNotFoundError(f"G1020 data not found. Looked in:\n{places}\n{_HOW_TO_GET_DATA}")
+    fallback = (" Without it, find_data_dir() falls back to the embedded synthetic set."
+                if dataset is G1020 else "")
+    return DataNotFoundError(
+        f"{dataset.name} data not found. Looked in:\n{places}\nGet it from {dataset.how_to_get} "
+        f"(paper: {dataset.citation}), then set {dataset.env_var} to that folder, pass its path, "
+        f"or put it at {shown(dataset.default_dir)}.{fallback}"
+    )
 
 
-def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
-    """Explicit path, then $GLAUCOMA_DATA, then <project>/data/G1020.
+def resolve_data_dir(path: str | os.PathLike | None = None, dataset: Dataset = G1020) -> Path:
+    """Explicit path, then the data set's environment variable, then <project>/data/<name>.
 
-    An explicit path or $GLAUCOMA_DATA without data is an error, not a reason to look further.
+    An explicit path or environment variable without data is an error, not a reason to look
+    further.
     """
     if path is not None:
-        found = _data_folder_in(Path(path).expanduser())
+        found = dataset.folder_in(Path(path).expanduser())
         if found is None:
-            raise _not_found([f"{path} (passed explicitly): no {LABELS_FILE} there"])
+            raise _not_found(dataset, [f"{path} (passed explicitly): no {dataset.labels_file}"])
         return found.resolve()
-    env_value = os.environ.get(DATA_ENV_VAR)
+    env_value = os.environ.get(dataset.env_var)
     if env_value:
-        found = _data_folder_in(Path(env_value).expanduser())
+        found = dataset.folder_in(Path(env_value).expanduser())
         if found is None:
-            raise _not_found([f"${DATA_ENV_VAR}={env_value}: no {LABELS_FILE} there"])
+            raise _not_found(dataset, [f"${dataset.env_var}={env_value}: no {dataset.labels_file}"])
         return found.resolve()
-    found = _data_folder_in(DEFAULT_DATA_DIR)
+    found = dataset.folder_in(dataset.default_dir)
     if found is None:
-        raise _not_found(
-            [
-                "no path passed",
-                f"${DATA_ENV_VAR} is not set",
-                f"{DEFAULT_DATA_DIR}: no {LABELS_FILE} there",
-            ]
-        )
+        raise _not_found(dataset, ["no path passed", f"${dataset.env_var} is not set",
+                                   f"{shown(dataset.default_dir)}: no {dataset.labels_file} there"])
     return found.resolve()
 
 
@@ -128,7 +83,8 @@ def is_synthetic(data_dir: str | os.PathLike) -> bool:
 
 
 def find_data_dir(path: str | os.PathLike | None = None) -> tuple[Path, bool]:
-    """resolve_data_dir, but with nothing configured fall back to the synthetic set, loudly.
+    """resolve_data_dir for G1020, but with nothing configured fall back to the synthetic set,
+    loudly.
 
     A path passed explicitly or set in $GLAUCOMA_DATA that holds no data is still an error:
     silently swapping in synthetic data would be worse than stopping.
@@ -136,247 +92,57 @@ def find_data_dir(path: str | os.PathLike | None = None) -> tuple[Path, bool]:
     try:
         folder = resolve_data_dir(path)
     except DataNotFoundError as error:
-        if path is not None or os.environ.get(DATA_ENV_VAR):
+        if path is not None or os.environ.get(G1020.env_var):
             raise
-        from glaucoma_lib.synthetic import ensure_synthetic
-
-        folder = ensure_synthetic()
+        folder = synthetic.ensure_synthetic()
         warnings.warn(
-            f"USING SYNTHETIC DATA from {folder}: every number and figure below is about made-up "
-            f"images, not about glaucoma.\n{error}",
+            "USING SYNTHETIC DATA (the embedded set in data/synthetic): every number and figure "
+            f"below is about made-up images, not about glaucoma.\n{error}",
             SyntheticDataWarning,
             stacklevel=2,
         )
     return folder, is_synthetic(folder)
 
 
-def splits_dir(synthetic: bool) -> Path:
-    """Where the split label files go; synthetic ones never overwrite G1020's."""
-    return SPLITS_DIR / "synthetic" if synthetic else SPLITS_DIR
+def find_optional(dataset: Dataset, path: str | os.PathLike | None = None) -> Path | None:
+    """The data set's folder, or None when it is simply not there (nothing configured).
 
-
-# ---------------------------------------------------------------------------- labels
-
-
-def _parse_label(text: str) -> int | None:
-    """Deliberately accept "1", " 1", "1.0", "1e0": values exactly 0 or 1 once parsed as a float."""
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    return int(value) if value in (0.0, 1.0) else None
-
-
-def _check_image_id(csv_path: Path, line: int, image_id: str) -> None:
-    where = f"{csv_path}: line {line}"
-    if not image_id:
-        raise DataError(f"{where}: empty imageID")
-    if image_id in (".", "..") or any(c in image_id for c in "/\\\0") or not image_id.isprintable():
-        raise DataError(f"{where}: imageID {image_id!r} is not a plain file name")
-    try:
-        image_number(image_id)
-    except ValueError as error:
-        raise DataError(f"{where}: imageID {image_id!r} has no usable image number") from error
-
-
-def _header_columns(csv_path: Path, header: list[str]) -> tuple[int, int]:
-    names = [name.strip() for name in header]
-    for name in LABEL_COLUMNS:
-        if names.count(name) != 1:
-            problem = "is missing" if name not in names else "appears more than once"
-            raise DataError(
-                f"{csv_path}: column {name!r} {problem}; the header must contain "
-                f"imageID,binaryLabels (found {names!r})"
-            )
-    return names.index(LABEL_COLUMNS[0]), names.index(LABEL_COLUMNS[1])
-
-
-def _parse_rows(csv_path: Path, text: str) -> tuple[list[str], list[int]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    ids: list[str] = []
-    labels: list[int] = []
-    id_col = label_col = None
-    for row in reader:
-        if not any(field.strip() for field in row):
-            continue
-        if id_col is None:
-            id_col, label_col = _header_columns(csv_path, row)
-            continue
-        if len(row) <= max(id_col, label_col):
-            raise DataError(f"{csv_path}: line {reader.line_num}: only {len(row)} field(s)")
-        image_id = row[id_col].strip()
-        _check_image_id(csv_path, reader.line_num, image_id)
-        label = _parse_label(row[label_col])
-        if label is None:
-            raise DataError(
-                f"{csv_path}: line {reader.line_num}: label {row[label_col]!r} for {image_id} "
-                "is not 0 or 1"
-            )
-        ids.append(image_id)
-        labels.append(label)
-    if id_col is None:
-        raise DataError(f"{csv_path}: the file is empty (expected header imageID,binaryLabels)")
-    return ids, labels
-
-
-def read_labels(data_dir: str | os.PathLike) -> pd.DataFrame:
-    """G1020.csv validated, as imageID (str) and binaryLabels (int64), sorted by image number.
-
-    Tolerated on purpose: a UTF-8 BOM, Windows line endings, blank lines, extra columns
-    (ignored), whitespace around fields, labels written as 1.0. Everything else is a DataError.
+    A path passed or set in the environment that holds no data is still an error.
     """
-    csv_path = Path(data_dir) / LABELS_FILE
     try:
-        raw = csv_path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{csv_path}: label file not found") from None
-    except OSError as error:
-        raise DataError(f"{csv_path}: cannot read the label file ({error.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataError(
-            f"{csv_path}: line {line}: byte {raw[error.start]:#04x} at offset {error.start} is "
-            "not UTF-8; save the file as UTF-8"
-        ) from None
-    try:
-        ids, labels = _parse_rows(csv_path, text)
-    except csv.Error as error:
-        raise DataError(f"{csv_path}: not a readable CSV file ({error})") from None
-    if not ids:
-        raise DataError(f"{csv_path}: no labelled images below the header")
-    duplicated = sorted(pd.Index(ids)[pd.Index(ids).duplicated()].unique())
-    if duplicated:
-        raise DataError(
-            f"{csv_path}: {len(duplicated)} imageID(s) appear more than once, e.g. {duplicated[:5]}"
-        )
-    frame = pd.DataFrame({"imageID": ids, "binaryLabels": np.asarray(labels, dtype=np.int64)})
-    order = sort_by_image_number(ids)
-    return frame.set_index("imageID").loc[order].reset_index()
+        return resolve_data_dir(path, dataset)
+    except DataNotFoundError:
+        if path is not None or os.environ.get(dataset.env_var):
+            raise
+        return None
+
+
+def image_path(data_dir: str | os.PathLike, image_id: str) -> Path:
+    """Where an image of this data folder lives."""
+    return Path(data_dir) / dataset_of(data_dir).images_dir / image_id
 
 
 def _check_image_folder(data_dir: Path, image_ids: list[str]) -> None:
     """Missing images are an error; unlisted extra files are skipped with a counted warning."""
-    folder = data_dir / IMAGES_DIR
+    dataset = dataset_of(data_dir)
+    folder = data_dir / dataset.images_dir
     if not folder.is_dir():
-        raise DataError(
-            f"{folder}: image folder not found (expected {IMAGES_DIR}/ beside {LABELS_FILE})"
-        )
+        raise DataError(f"{folder}: image folder not found (expected {dataset.images_dir}/ "
+                        f"beside {dataset.labels_file})")
     present = {name for name in os.listdir(folder) if not name.startswith(".")}
     if not present:
         raise DataError(f"{folder}: the image folder is empty")
     missing = [image_id for image_id in image_ids if image_id not in present]
     if missing:
-        raise DataError(
-            f"{folder}: {len(missing)} image(s) listed in {LABELS_FILE} are missing, "
-            f"e.g. {missing[:5]}"
-        )
+        raise DataError(f"{folder}: {len(missing)} image(s) listed in {dataset.labels_file} are "
+                        f"missing, e.g. {missing[:5]}")
     unlisted = sorted(present.difference(image_ids))
     if unlisted:
-        warnings.warn(
-            f"{folder}: skipping {len(unlisted)} file(s) not listed in {LABELS_FILE}, "
-            f"e.g. {unlisted[:5]}",
-            stacklevel=3,
-        )
+        warnings.warn(f"{folder}: skipping {len(unlisted)} file(s) not listed in "
+                      f"{dataset.labels_file}, e.g. {unlisted[:5]}", stacklevel=3)
 
 
 # ---------------------------------------------------------------------------- images
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Every mode becomes 8-bit RGB on purpose: 16-bit keeps its top 8 bits, alpha becomes black."""
-    if image.mode == "RGB":
-        return image
-    if image.mode.startswith("I"):
-        values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8
-        return Image.fromarray(values.astype(np.uint8), mode="L").convert("RGB")
-    if image.mode == "F":
-        raise ValueError("floating-point images are not supported")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(black, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _open_rgb(path: Path, draft_side: int | None = None) -> Image.Image:
-    """Open, check the header's pixel count, decode and convert to RGB; errors become DataError."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=IMAGE_FORMATS) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise DataError(
-                        f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS:,} "
-                        "(possible decompression bomb)"
-                    )
-                if draft_side is not None and image.format == "JPEG":
-                    image.draft("RGB", (draft_side, draft_side))
-                image.load()
-                return _to_rgb(image)
-    except FileNotFoundError:
-        raise DataError(f"{path}: image file is missing") from None
-    except Image.UnidentifiedImageError:
-        raise DataError(f"{path}: not a readable image (unknown or corrupt format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise DataError(f"{path}: refused as a possible decompression bomb ({error})") from None
-    except _DECODE_ERRORS as error:
-        raise DataError(f"{path}: truncated or corrupt image ({error})") from None
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """One image as uint8 (H, W, 3) RGB at native resolution."""
-    return np.asarray(_open_rgb(Path(path)), dtype=np.uint8)
-
-
-def _pad_to_square(image: Image.Image) -> Image.Image:
-    """Pad with black rather than crop or stretch: fundus photos already have black borders."""
-    width, height = image.size
-    if width == height:
-        return image
-    side = max(width, height)
-    square = Image.new("RGB", (side, side))
-    square.paste(image, ((side - width) // 2, (side - height) // 2))
-    return square
-
-
-def _read_resized(path: Path, image_size: int) -> np.ndarray:
-    image = _pad_to_square(_open_rgb(path, draft_side=DRAFT_FACTOR * image_size))
-    return np.asarray(image.resize((image_size, image_size), RESIZE_FILTER), dtype=np.uint8)
-
-
-def _cache_key(paths: list[Path], image_size: int) -> str:
-    """Names, sizes and mtimes of the files, image size and pipeline: a changed file, a new key."""
-    digest = hashlib.sha256(f"{_PIPELINE}\n{image_size}\n".encode())
-    for path in paths:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise DataError(f"{path}: image file is missing") from None
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(errors="replace"))
-    return digest.hexdigest()
-
-
-def _read_cache(cache_path: Path, image_ids: list[str], shape: tuple) -> np.ndarray | None:
-    try:
-        with np.load(cache_path, allow_pickle=False) as cached:
-            images, ids = cached["images"], cached["ids"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None
-    if images.shape != shape or images.dtype != np.uint8 or ids.tolist() != list(image_ids):
-        return None
-    return images
-
-
-def _write_cache(cache_path: Path, images: np.ndarray, image_ids: list[str]) -> None:
-    """Best effort and atomic: a read-only project still loads, just without the speed-up."""
-    try:
-        with atomic_write(cache_path) as out:
-            np.savez(out, images=images, ids=np.asarray(image_ids, dtype=str))
-    except OSError as error:
-        warnings.warn(f"{cache_path}: cannot write the image cache ({error})", stacklevel=3)
 
 
 def load_images(
@@ -384,23 +150,24 @@ def load_images(
 ) -> np.ndarray:
     """Decoded, square, resized images as uint8 (N, 3, S, S) in the order of image_ids.
 
-    Cached as .npz under <project>/.cache/, keyed by the files' names, sizes and mtimes and the
-    image size and filter, so a rerun takes about a second and a changed data set is re-read.
+    Cached under <project>/.cache/ (glaucoma_lib.cache), so a rerun takes about a second and a
+    changed data set is re-read.
     """
     if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer):
         raise TypeError(f"image_size must be an int, got {image_size!r}")
     if not 1 <= image_size <= 4096:
         raise ValueError(f"image_size must be in 1..4096, got {image_size}")
     image_ids = list(image_ids)
-    paths = [Path(data_dir) / IMAGES_DIR / image_id for image_id in image_ids]
+    paths = [image_path(data_dir, image_id) for image_id in image_ids]
     shape = (len(paths), 3, image_size, image_size)
-    cache_path = CACHE_DIR / f"images_{image_size}px_{_cache_key(paths, image_size)[:32]}.npz"
-    images = _read_cache(cache_path, image_ids, shape)
-    if images is None:
-        images = np.empty(shape, dtype=np.uint8)
-        for index, path in enumerate(paths):
-            images[index] = _read_resized(path, image_size).transpose(2, 0, 1)
-        _write_cache(cache_path, images, image_ids)
+    path = cache_file(f"images_{image_size}px", paths, image_size)
+    cached = read_cache(path, image_ids)
+    if cached is not None and cached["images"].shape == shape:
+        return cached["images"]
+    images = np.empty(shape, dtype=np.uint8)
+    for index, source in enumerate(paths):
+        images[index] = read_resized(source, image_size).transpose(2, 0, 1)
+    write_cache(path, image_ids, images=images)
     return images
 
 
@@ -409,13 +176,13 @@ def image_inventory(data_dir: str | os.PathLike) -> pd.DataFrame:
     data_dir = Path(data_dir)
     rows = []
     for image_id in read_labels(data_dir)["imageID"]:
-        path = data_dir / IMAGES_DIR / image_id
+        path = image_path(data_dir, image_id)
         try:
             with Image.open(path, formats=IMAGE_FORMATS) as image:
                 rows.append((image_id, image.format, image.mode, *image.size, path.stat().st_size))
         except FileNotFoundError:
             raise DataError(f"{path}: image file is missing") from None
-        except _DECODE_ERRORS as error:
+        except DECODE_ERRORS as error:
             raise DataError(f"{path}: not a readable image ({error})") from None
     columns = ["imageID", "format", "mode", "width", "height", "file_bytes"]
     return pd.DataFrame(rows, columns=columns)
@@ -439,8 +206,9 @@ def pixel_statistics(images: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
 def data_checksum(data_dir: str | os.PathLike) -> str:
     """sha256 of the label file's bytes plus every image's name and size: which data a run used."""
     data_dir = Path(data_dir)
-    digest = hashlib.sha256((data_dir / LABELS_FILE).read_bytes())
-    folder = data_dir / IMAGES_DIR
+    dataset = dataset_of(data_dir)
+    digest = hashlib.sha256((data_dir / dataset.labels_file).read_bytes())
+    folder = data_dir / dataset.images_dir
     for name in sorted(os.listdir(folder)):
         size = (folder / name).stat().st_size
         digest.update(f"{name}\0{size}\n".encode(errors="surrogateescape"))
@@ -512,3 +280,10 @@ def load_glaucoma(
         )
         splits.append((x, t, np.array(image_ids, dtype=str)) if return_ids else (x, t))
     return tuple(splits)
+
+
+def describe_data(data_dir: str | os.PathLike) -> str:
+    """The data named as the report names them: data set, image count and checksum (no paths)."""
+    name = "SYNTHETIC DATA (embedded set)" if is_synthetic(data_dir) else dataset_of(data_dir).name
+    n = len(read_labels(data_dir))
+    return f"data: {name}, {n} images, checksum {data_checksum(data_dir)[:12]}…"

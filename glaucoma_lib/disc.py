@@ -10,7 +10,6 @@ When the full Kaggle copy's ``Masks/`` folder exists, its disc masks replace the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from glaucoma_lib.atomic import atomic_write
+from glaucoma_lib.cache import cache_file, read_cache, write_cache
+from glaucoma_lib.data import image_path
+from glaucoma_lib.images import read_image
 
 WORK_SIZE = 128
 MASK_FOLDER = "Masks"
@@ -209,47 +210,34 @@ def crop_disc(rgb: np.ndarray, loc: DiscLocation, crop_size: int = 160, out_size
     return np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1))
 
 
-def _cache_path(data_dir: Path, image_ids: list[str], crop_size: int, out_size: int) -> Path:
-    from glaucoma_lib.data import PROJECT_ROOT, data_checksum
-
-    key = hashlib.sha256(
-        f"{data_checksum(data_dir)}|{','.join(image_ids)}|{crop_size}|{out_size}|v1".encode()
-    ).hexdigest()[:16]
-    return PROJECT_ROOT / ".cache" / f"disc_crops_{key}.npz"
-
-
 def load_disc_crops(data_dir: str | Path, image_ids: list[str], crop_size: int = 160,
                     out_size: int = 96) -> tuple[np.ndarray, pd.DataFrame]:
-    """Disc crops (N, 3, out, out) uint8 and a table of locations, cached under .cache/ like images.
+    """Disc crops (N, 3, out, out) uint8 and a table of locations, cached like decoded images.
 
     Images are read one at a time and detected in chunks, so memory stays bounded.
     """
-    from glaucoma_lib.data import read_image
-
-    data_dir = Path(data_dir)
     image_ids = list(image_ids)
-    cache = _cache_path(data_dir, image_ids, crop_size, out_size)
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            table = pd.DataFrame({k: z[k] for k in ("x", "y", "radius", "confidence", "source")})
-            table.insert(0, "imageID", image_ids)
-            return z["crops"], table
-    image_folder = data_dir / "Images_Square"
+    paths = [image_path(data_dir, i) for i in image_ids]
+    cache = cache_file(f"disc_crops_{crop_size}_{out_size}", paths, crop_size, out_size)
+    cached = read_cache(cache, image_ids)
+    if cached is not None:
+        table = pd.DataFrame({k: cached[k] for k in ("x", "y", "radius", "confidence", "source")})
+        table.insert(0, "imageID", image_ids)
+        return cached["crops"], table
     crops = np.empty((len(image_ids), 3, out_size, out_size), np.uint8)
     locs: list[DiscLocation] = []
     chunk = 64
     for start in range(0, len(image_ids), chunk):
         ids = image_ids[start:start + chunk]
-        images = [read_image(image_folder / i) for i in ids]
+        images = [read_image(p) for p in paths[start:start + chunk]]
         found = locate_discs(images, data_dir, ids)
         for j, (img, loc) in enumerate(zip(images, found, strict=True)):
             crops[start + j] = crop_disc(img, loc, crop_size, out_size)
         locs.extend(found)
     table = locations_frame(image_ids, locs)
-    with atomic_write(cache) as fh:
-        np.savez_compressed(fh, crops=crops, **{k: table[k].to_numpy() for k in
-                                                ("x", "y", "radius", "confidence")},
-                            source=table["source"].to_numpy().astype(str))
+    write_cache(cache, image_ids, crops=crops,
+                source=table["source"].to_numpy().astype(str),
+                **{k: table[k].to_numpy() for k in ("x", "y", "radius", "confidence")})
     return crops, table
 
 
@@ -266,7 +254,7 @@ def locations_frame(image_ids: list[str], locs: list[DiscLocation]) -> pd.DataFr
 def contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, cols: int = 20,
                   labels: list[str] | None = None):
     """Matplotlib figure: thumbnails (N, h, w, 3) with the detected disc circle and index drawn."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: predict uses this module and draws nothing
     from matplotlib.patches import Circle
 
     n = len(thumbs)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from glaucoma_lib.data import find_data_dir, read_labels
+from glaucoma_lib.data import find_data_dir, image_path, read_labels
 
 # VmHWM is the peak of this process's own address space; getrusage's ru_maxrss is not, because
 # Linux carries the parent's peak over a fork + exec.
@@ -29,18 +29,18 @@ print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(
 
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data import load_glaucoma
-from glaucoma_lib.network import DeepConvNet
-from glaucoma_lib.train import Trainer
+from glaucoma_lib.nn.network import DeepConvNet
+from glaucoma_lib.nn.train import Trainer
 (x, t), _ = load_glaucoma({data_dir!r}, image_size=64)
 Trainer(DeepConvNet(), x, t, epochs=1, mini_batch_size=50, optimizer="Adam",
         optimizer_param={{"lr": 0.001}}, verbose=False).train()
 """
 
 _TRAIN_IMPROVED = """
-from glaucoma_lib import improved
-config = improved.with_overrides(improved.ImprovedConfig(), epochs=1)
-train, _ = improved.load_disc_data({data_dir!r}, config)
-improved.train_cnn(train, None, config)
+from glaucoma_lib.disc_model import DiscModelConfig, load_disc_data, train_cnn
+config = DiscModelConfig(epochs=1)
+train, _ = load_disc_data({data_dir!r}, config)
+train_cnn(train, None, config)
 """
 
 _PREDICT = """
@@ -60,11 +60,11 @@ def peak_rss_mb(code: str) -> float:
 
 def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
     """n_images JPEGs (the data set's own, reused in turn) in a folder of their own."""
-    images = data_dir / "Images_Square"
     names = list(read_labels(data_dir)["imageID"])
     out.mkdir()
     for k in range(n_images):
-        source, target = images / names[k % len(names)], out / f"copy_{k}.jpg"
+        source = image_path(data_dir, names[k % len(names)])
+        target = out / f"copy_{k}.jpg"
         try:
             os.link(source, target)
         except OSError:

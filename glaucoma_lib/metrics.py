@@ -150,9 +150,6 @@ def threshold_youden(y: np.ndarray, score: np.ndarray) -> float:
     return float(thresholds[best])
 
 
-threshold_for_youden = threshold_youden
-
-
 def threshold_at_specificity(y: np.ndarray, score: np.ndarray, specificity: float = 0.9) -> float:
     """Lowest threshold whose specificity is still at least the target (most sensitive such cut)."""
     if not 0 <= specificity <= 1:

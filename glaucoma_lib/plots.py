@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,12 +10,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import metrics
-from .atomic import atomic_write
+from glaucoma_lib import metrics
+from glaucoma_lib.files import atomic_write
+from glaucoma_lib.paths import figures_dir
 
 SYNTHETIC_BANNER = "SYNTHETIC DATA — "
 CLASS_NAMES = ("healthy", "glaucoma")
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def set_style() -> None:
@@ -31,12 +30,6 @@ set_style()
 def data_title(text: str, synthetic: bool) -> str:
     """Title that cannot be mistaken for a real result when the data are synthetic."""
     return f"{SYNTHETIC_BANNER}{text}" if synthetic else text
-
-
-def figures_dir() -> Path:
-    """$GLAUCOMA_FIGURES_DIR (set by the report builder) or <project>/figures."""
-    env = os.environ.get("GLAUCOMA_FIGURES_DIR")
-    return Path(env) if env else _PROJECT_ROOT / "figures"
 
 
 def save_figure(fig: plt.Figure, name: str) -> None:
@@ -207,4 +200,37 @@ def plot_image_grid(
         ax.imshow(to_display_image(img))
         ax.set_title(cap, fontsize=7)
     fig.suptitle(data_title(title, synthetic))
+    return fig
+
+
+def plot_fold_study(study: dict, synthetic: bool, title: str) -> plt.Figure:
+    """Fold AUCs of the model and the baseline under each kind of fold (the leakage study)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for i, name in enumerate(study):
+        folds = study[name]["folds"]
+        ax.scatter(np.full(len(folds), i) - 0.1, folds["auc"], color="C0",
+                   label="improved model" if i == 0 else None)
+        ax.scatter(np.full(len(folds), i) + 0.1, folds["baseline_auc"], color="C1",
+                   label="baseline" if i == 0 else None)
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.set(xticks=range(len(study)), xticklabels=[f"{n} folds" for n in study],
+           ylabel="fold ROC AUC", title=data_title(title, synthetic))
+    ax.legend()
+    return fig
+
+
+def plot_training_curves(histories: dict[str, pd.DataFrame], synthetic: bool,
+                         title: str) -> plt.Figure:
+    """Loss and train/validation AUC per epoch, one line per run (label -> history_frame)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, h in histories.items():
+        axes[0].plot(h["epoch"], h["epoch_loss"], label=label)
+        axes[1].plot(h["epoch"], h["train_auc"], "--", label=f"train, {label}")
+        axes[1].plot(h["epoch"], h["val_auc"], label=f"validation, {label}")
+    axes[0].set(xlabel="epoch", ylabel="mean training loss (class-weighted)", title="Loss")
+    axes[1].axhline(0.5, color="grey", lw=0.8)
+    axes[1].set(xlabel="epoch", ylabel="ROC AUC", title="AUC per epoch")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(data_title(title, synthetic))
+    fig.tight_layout()
     return fig

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from glaucoma_lib.data import DataError, read_image
-from glaucoma_lib.disc import crop_disc, locate_discs, locations_frame
-from glaucoma_lib.improved import ImprovedModel, load_model
+from glaucoma_lib.datasets import DataError
+from glaucoma_lib.disc import locate_discs
+from glaucoma_lib.disc_model import DiscModel, crops_for, load_model
+from glaucoma_lib.images import read_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SIDE = 512
@@ -86,13 +87,12 @@ def _read(item: str | np.ndarray, index: int) -> tuple[str, np.ndarray | None, s
         return item, None, str(error) if item in str(error) else f"{item}: {error}"
 
 
-def _score_batch(model: ImprovedModel, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
+def _score_batch(model: DiscModel, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
     squares = [to_square(rgb) for _, rgb in batch]
     locs = locate_discs([s[0] for s in squares])
-    cfg = model.config
-    x = np.stack([crop_disc(s[0], loc, cfg.crop_size, cfg.input_size)
-                  for s, loc in zip(squares, locs, strict=True)]).astype(np.float32) / 255.0
-    prob = model.predict_proba(x, locations_frame([name for name, _ in batch], locs))
+    x, locations = crops_for([s[0] for s in squares], locs, model.config,
+                             [name for name, _ in batch])
+    prob = model.predict_proba(x, locations)
     out = []
     for (name, _), (_, scale, px, py), loc, p in zip(batch, squares, locs, prob, strict=True):
         out.append(Prediction(name, float(p), int(p >= model.threshold),
@@ -100,7 +100,7 @@ def _score_batch(model: ImprovedModel, batch: list[tuple[str, np.ndarray]]) -> l
     return out
 
 
-def predict_stream(inputs: Iterable, model: ImprovedModel | None = None,
+def predict_stream(inputs: Iterable, model: DiscModel | None = None,
                    batch_size: int = 32) -> Iterator[Prediction]:
     """Yield one Prediction per input image, in order, holding at most one batch in memory."""
     model = model if model is not None else load_model()

@@ -1,4 +1,4 @@
-"""Run records: one JSON per training run, beside its weights; the report reads its tables here.
+"""Run records: one JSON per training run, beside its weights; the report reads its numbers here.
 
 A record pins everything needed to trust or repeat a number: configuration, seed, data checksum,
 library versions, threads and BLAS, git commit, metrics, per-epoch history and timings.
@@ -18,9 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_info
 
-from .atomic import atomic_write
-from .metrics import always_healthy_accuracy, screening_summary
+from glaucoma_lib.data import data_checksum
+from glaucoma_lib.files import write_json
+from glaucoma_lib.metrics import always_healthy_accuracy, screening_summary
+from glaucoma_lib.paths import PROJECT_ROOT, models_dir
 
 RECORD_FILE = "run_record.json"
 WEIGHTS_FILE = "weights.npz"
@@ -28,27 +31,6 @@ HISTORY_FILE = "history.json"
 REPORTED_PACKAGES = (
     "numpy", "pandas", "pillow", "matplotlib", "seaborn", "papermill", "nbconvert", "scikit-learn",
 )
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-# What the original study reported (shared/seed/original_report_ko.txt), typed once here so the
-# report compares against it; our own numbers always come from run records.
-ORIGINAL_REPORTED = {
-    "train_acc_per_epoch": 0.78,
-    "test_acc_per_epoch": 0.74,
-    "epoch_loss": (0.6521, 0.6604, 0.6604, 0.6713, 0.6360, 0.6559, 0.6444, 0.6372, 0.6548,
-                   0.6263, 0.6224, 0.6367, 0.6510, 0.6401, 0.6282, 0.6464, 0.6289, 0.6459,
-                   0.6268, 0.6485),
-    "final_test_acc": 0.6864,
-    "always_healthy_acc": 0.714,
-    "samples_evaluated_per_epoch": 50,
-}
-
-
-def models_dir() -> Path:
-    """$GLAUCOMA_MODELS_DIR (tests point it at a temp folder) or git-ignored <project>/models."""
-    env = os.environ.get("GLAUCOMA_MODELS_DIR")
-    return Path(env) if env else _PROJECT_ROOT / "models"
-
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages whose behaviour can change a reported number."""
@@ -63,8 +45,6 @@ def package_versions() -> dict[str, str]:
 
 def runtime_info() -> dict[str, Any]:
     """Threads and BLAS in use: float sums can differ across thread counts and BLAS builds."""
-    from threadpoolctl import threadpool_info
-
     pools = [
         {
             "library": p.get("internal_api"),
@@ -85,7 +65,7 @@ def runtime_info() -> dict[str, Any]:
     }
 
 
-def git_commit(repo: Path = _PROJECT_ROOT) -> str | None:
+def git_commit(repo: Path = PROJECT_ROOT) -> str | None:
     """Commit hash of the code that produced a run, '+dirty' when uncommitted changes exist."""
     try:
         head = subprocess.run(
@@ -109,15 +89,6 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in a run record")
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON via a temp file in the same folder and os.replace: never half written."""
-    path = Path(path)
-    with atomic_write(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, default=_to_json, allow_nan=True)
-        fh.write("\n")
-    return path
 
 
 def write_run_record(
@@ -153,7 +124,7 @@ def write_run_record(
         "git_commit": git_commit(),
         "notes": notes,
     }
-    return write_json_atomic(run_dir / RECORD_FILE, record)
+    return write_json(run_dir / RECORD_FILE, record, default=_to_json)
 
 
 def save_run(
@@ -183,8 +154,6 @@ def save_run(
     The always-healthy baselines are stored for exactly the images each accuracy was measured on
     (the first evaluated_per_epoch of each split, or all of them).
     """
-    from .data import data_checksum
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     network.save_params(run_dir / WEIGHTS_FILE, extra_metadata={"run": run_dir.name})
@@ -260,81 +229,6 @@ def iteration_loss_frame(record: dict[str, Any]) -> pd.DataFrame:
     )
     frame["mean"] = frame.mean(axis=1)
     return frame
-
-
-def _pct(value: float | None) -> str:
-    return "not measured" if value is None or np.isnan(value) else f"{100 * value:.2f}%"
-
-
-def _span(values: list, percent: bool = True) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "not measured"
-    low, high = min(values), max(values)
-    fmt = _pct if percent else (lambda v: f"{v:.4f}")
-    return fmt(low) if low == high else f"{fmt(low)} – {fmt(high)}"
-
-
-def _run_column(record: dict[str, Any]) -> list[str]:
-    h, m = record["history"], record["metrics"]
-    scored, true = m["as_scored"], m["true_labels"]
-    evaluated = record["config"].get("evaluate_sample_num_per_epoch")
-    return [
-        _span(h["train_acc"]),
-        _span(h["test_acc"]),
-        _span(h["epoch_loss"], percent=False),
-        f"{evaluated} of each split" if evaluated else "all images",
-        _pct(scored["accuracy"]),
-        _pct(scored["always_healthy_accuracy"]),
-        _pct(m.get("train_label_agreement")),
-        _pct(m["label_agreement"]),
-        _pct(true["accuracy"]),
-        _pct(true["always_healthy_accuracy"]),
-        f"{true['auc']:.3f} ({true['auc_ci_low']:.3f}–{true['auc_ci_high']:.3f})"
-        if "auc" in true else "not measured",
-        f"{_pct(true['sensitivity'])} / {_pct(true['specificity'])}",
-    ]
-
-
-def comparison_table(original: dict[str, Any], fixed: dict[str, Any]) -> pd.DataFrame:
-    """The original's reported numbers beside our faithful reproduction and the fixed run."""
-    rep = ORIGINAL_REPORTED
-    reported = [
-        f"{_pct(rep['train_acc_per_epoch'])} every epoch",
-        f"{_pct(rep['test_acc_per_epoch'])} every epoch",
-        _span(list(rep["epoch_loss"]), percent=False),
-        f"{rep['samples_evaluated_per_epoch']} of each split",
-        _pct(rep["final_test_acc"]),
-        _pct(rep["always_healthy_acc"]),
-        "not checked",
-        "not checked",
-        "not measured",
-        "not measured",
-        "not measured",
-        "not measured",
-    ]
-    rows = [
-        "train accuracy per epoch (range)",
-        "test accuracy per epoch (range)",
-        "mean training loss per epoch (range)",
-        "images evaluated per epoch",
-        "final test accuracy, all test images (labels as paired)",
-        "always-healthy accuracy (labels as paired)",
-        "training labels that belong to their image",
-        "test labels that belong to their image",
-        "final test accuracy against the true labels",
-        "always-healthy accuracy (true labels)",
-        "ROC AUC, true labels (bootstrap 95% CI)",
-        "sensitivity / specificity at 0.5, true labels",
-    ]
-    return pd.DataFrame(
-        {
-            "original report": reported,
-            f"faithful reproduction ({original['run']})": _run_column(original),
-            f"fixed pipeline ({fixed['run']})": _run_column(fixed),
-        },
-        index=pd.Index(rows, name="quantity"),
-    )
 
 
 def list_runs(models_root: Path | str | None = None) -> list[dict[str, Any]]:

@@ -14,9 +14,7 @@ import copy
 import datetime as dt
 import html
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,71 +24,16 @@ from pathlib import Path
 
 import nbformat
 
-from .records import package_versions, runtime_info, write_json_atomic
+from glaucoma_lib.data import data_checksum, find_data_dir
+from glaucoma_lib.files import write_json
+from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+from glaucoma_lib.pdf import export_pdf
+from glaucoma_lib.records import package_versions, runtime_info
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
 REPORT_TITLE = "Glaucoma screening from fundus photographs: an open reproduction"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-PDF_TIMEOUT_S = 180
 _PAGE_BREAK = '<div style="page-break-after: always"></div>'
-
-
-# (check, what it protects against, pytest selection) for "How to trust these numbers".
-TRUST_CHECKS = (
-    ("Gradient checks", "backpropagation matches numerical derivatives, layer by layer and for "
-     "the whole network", "tests/test_layers.py tests/test_network.py -k gradient"),
-    ("Label alignment", "every image carries its own label (the original's listing-order bug)",
-     "tests/test_data.py tests/test_split.py -k 'label or listing or mislabelled'"),
-    ("Channel order", "pixels are transposed HWC->CHW, not reshaped (the original's second bug)",
-     "tests/test_data.py -k 'hwc or transpose'"),
-    ("Determinism", "one seed gives the same split, weights and metrics, bit for bit",
-     "-k 'seed or deterministic or bitwise or identical'"),
-    ("Resumable training", "a killed or interrupted run resumes to identical weights",
-     "tests/test_train.py -k 'resume or checkpoint'"),
-    ("Hostile inputs", "broken CSVs, images and weight files fail with a clear message, never "
-     "a silent wrong answer or a loaded pickle",
-     "tests/test_hostile_data.py tests/test_weights.py"),
-    ("Blocked validation", "validation folds are contiguous blocks by image number, like the test "
-     "split", "tests/test_split.py -k 'block or validation or folds'"),
-    ("No test-set tuning", "model choices (epoch, threshold) are made on validation data only",
-     "-k 'select_best or validation or test_split or tuning'"),
-    ("Metrics", "AUC, ROC, calibration and confusion counts agree with scikit-learn",
-     "tests/test_metrics.py"),
-    ("Parameters", "wrong-type or out-of-range notebook parameters are rejected",
-     "tests/test_params.py"),
-    ("Report pipeline", "every notebook runs; a failing one names its cell and keeps the old "
-     "report", "tests/test_report.py tests/test_records.py"),
-)
-_TEST_DEF = re.compile(r"^def (test_\w+)", re.MULTILINE)
-
-
-def _selected_tests(selection: str, tests_dir: Path) -> list[str]:
-    """Test functions a `pytest <files> -k 'a or b'` selection would pick (by name, roughly)."""
-    files_part, _, keywords = selection.partition("-k")
-    files = [tests_dir.parent / f for f in files_part.split()] or sorted(
-        tests_dir.glob("test_*.py"))
-    words = [w for w in keywords.strip(" '").split(" or ") if w]
-    found = []
-    for path in files:
-        if not path.is_file():
-            continue
-        for name in _TEST_DEF.findall(path.read_text(encoding="utf-8")):
-            full = f"{path.stem}::{name}".lower()
-            if not words or any(w.lower() in full for w in words):
-                found.append(f"{path.name}::{name}")
-    return found
-
-
-def trust_checks(tests_dir: Path = PROJECT_ROOT / "tests") -> list[dict]:
-    """The checks behind the numbers, with the command to rerun each and how many tests it has."""
-    return [
-        {"check": name, "protects against": why,
-         "run it": f"pytest {selection}".replace("pytest -k", "pytest -q -k"),
-         "tests": len(_selected_tests(selection, tests_dir))}
-        for name, why, selection in TRUST_CHECKS
-    ]
 
 
 class ReportError(RuntimeError):
@@ -105,7 +48,7 @@ class BuildOptions:
     data_dir: str | None = None
     seed: int = 0
     out: Path = PROJECT_ROOT
-    notebooks_dir: Path = PROJECT_ROOT / "notebooks"
+    notebooks_dir: Path = NOTEBOOKS_DIR
     pdf: bool = True
 
 
@@ -131,7 +74,7 @@ def numbered_notebooks(notebooks_dir: Path) -> list[Path]:
 
 def parameters_for(notebook: Path, offered: dict) -> dict:
     """Only the offered parameters that the notebook's parameters cell declares."""
-    import papermill
+    import papermill  # deferred: heavy, and only the build needs it
 
     declared = papermill.inspect_notebook(str(notebook))
     return {name: value for name, value in offered.items() if name in declared}
@@ -159,7 +102,7 @@ def _cell_summary(source: str) -> str:
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path) -> float:
     """Run one notebook with papermill; a failure names the notebook and the cell."""
-    import papermill
+    import papermill  # deferred: heavy, and only the build needs it
     from papermill.exceptions import PapermillExecutionError
 
     print(f"\n== {notebook.name}  parameters: {parameters}", flush=True)
@@ -294,7 +237,7 @@ def combine(
 
 def export_html(nb: nbformat.NotebookNode, target: Path, resources_dir: Path) -> Path:
     """Self-contained HTML with code input hidden (the executed notebooks keep the code)."""
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # deferred: heavy, and only the build needs it
 
     exporter = HTMLExporter(
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
@@ -304,70 +247,6 @@ def export_html(nb: nbformat.NotebookNode, target: Path, resources_dir: Path) ->
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     target.write_text(body, encoding="utf-8")
     return target
-
-
-def find_browser() -> str | None:
-    """A Chromium/Chrome executable: $GLAUCOMA_BROWSER first, then the usual names on PATH."""
-    env = os.environ.get("GLAUCOMA_BROWSER")
-    if env and shutil.which(env):
-        return shutil.which(env)
-    return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
-
-
-def _print_with_browser(browser: str, html_path: Path, pdf_path: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="glaucoma-chromium-") as profile:
-        cmd = [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--no-pdf-header-footer",
-            f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri(),
-        ]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=PDF_TIMEOUT_S)
-
-
-def _print_with_playwright(html_path: Path, pdf_path: Path) -> None:
-    nb_path = html_path.with_suffix(".ipynb")
-    subprocess.run(
-        [sys.executable, "-m", "nbconvert", "--to", "webpdf", "--no-input",
-         "--output", pdf_path.stem, "--output-dir", str(pdf_path.parent), str(nb_path)],
-        check=True, capture_output=True, timeout=PDF_TIMEOUT_S,
-    )
-
-
-def export_pdf(html_path: Path, pdf_path: Path) -> tuple[Path | None, str]:
-    """Print the HTML to PDF without LaTeX: a Chromium on the system, else nbconvert's webpdf."""
-    browser = find_browser()
-    try:
-        if browser:
-            _print_with_browser(browser, html_path, pdf_path)
-            how = f"printed with {browser}"
-        elif _playwright_available():
-            _print_with_playwright(html_path, pdf_path)
-            how = "printed with nbconvert webpdf (playwright)"
-        else:
-            return None, (
-                "PDF skipped: no Chromium/Chrome found and playwright is not installed. "
-                "Install one (Debian: `apt-get install chromium`, or set GLAUCOMA_BROWSER) and run "
-                f"`make report`, or open {html_path.name} in a browser and print it to PDF."
-            )
-    except (OSError, subprocess.SubprocessError) as err:
-        detail = getattr(err, "stderr", b"") or b""
-        return None, f"PDF export failed ({err}); the HTML is complete. {detail[-500:]!r}"
-    if not pdf_path.is_file() or pdf_path.read_bytes()[:4] != b"%PDF":
-        return None, "PDF export produced no valid PDF; the HTML is complete."
-    return pdf_path, how
-
-
-def _playwright_available() -> bool:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return False
-    try:
-        with sync_playwright() as p:
-            return Path(p.chromium.executable_path).exists()
-    except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False
 
 
 def _swap_in(build: Path, report_dir: Path, figures_dir: Path) -> None:
@@ -394,8 +273,6 @@ def _swap_in(build: Path, report_dir: Path, figures_dir: Path) -> None:
 
 def build_report(options: BuildOptions) -> BuildResult:
     """Execute every numbered notebook, combine, export HTML + PDF, then swap the result in."""
-    from .data import data_checksum, find_data_dir
-
     out = Path(options.out)
     report_dir, figures_dir = out / "report", out / "figures"
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -424,7 +301,7 @@ def build_report(options: BuildOptions) -> BuildResult:
     pdf_path, pdf_message = (
         export_pdf(html_path, build / "report.pdf") if options.pdf else (None, "PDF not requested")
     )
-    write_json_atomic(build / "build_info.json", {
+    write_json(build / "build_info.json", {
         "data_dir": str(data_dir), "synthetic": synthetic, "checksum": checksum,
         "seed": options.seed, "quick": options.quick, "seconds": seconds, "pdf": pdf_message,
     })
@@ -450,7 +327,7 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
     parser.add_argument("--seed", type=int, default=0, help="seed passed to every notebook")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT,
                         help="output root: writes <out>/report/ and <out>/figures/")
-    parser.add_argument("--notebooks-dir", type=Path, default=PROJECT_ROOT / "notebooks",
+    parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
                         help=argparse.SUPPRESS)
     parser.add_argument("--no-pdf", dest="pdf", action="store_false", help="skip the PDF export")
     args = parser.parse_args(argv)

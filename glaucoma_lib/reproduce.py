@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
+from glaucoma_lib.data import is_synthetic, load_glaucoma
+from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
+from glaucoma_lib.nn.train import Trainer
+from glaucoma_lib.paths import models_dir
+from glaucoma_lib.records import save_run
 
 QUICK_TRAIN, QUICK_TEST = 120, 40
 
@@ -53,13 +60,6 @@ class Settings:
 
 def train_run(run: str, spec: RunSpec, settings: Settings, models_root: str) -> dict[str, Any]:
     """Load, train with one BLAS thread, save weights + history + run record; return the record."""
-    from threadpoolctl import threadpool_limits
-
-    from .data import is_synthetic, load_glaucoma
-    from .network import DeepConvNet, NetworkConfig
-    from .records import save_run
-    from .train import Trainer
-
     with threadpool_limits(limits=1):
         size = settings.image_size
         (_, true_train, true_train_ids), (_, true_labels, true_ids) = load_glaucoma(
@@ -105,8 +105,6 @@ def train_runs(
     settings: Settings, runs: dict[str, RunSpec] = RUNS, models_root: Path | None = None
 ) -> dict[str, dict[str, Any]]:
     """Train every run, in parallel processes when there are cores for it; records by run name."""
-    from .records import models_dir
-
     root = str(models_root if models_root is not None else models_dir())
     workers = max(1, min(len(runs), os.cpu_count() or 1))
     context = multiprocessing.get_context("spawn")  # no fork of a kernel with live BLAS threads

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from glaucoma_lib.atomic import atomic_write
+from glaucoma_lib.files import atomic_write
 
 ORIGINAL_N_TOTAL = 1020
 ORIGINAL_N_TEST = 220
@@ -53,11 +53,6 @@ def original_split(ids: Iterable[str], n_test: int | None = None) -> tuple[list[
     return ordered[:n_train], ordered[n_train:]
 
 
-def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path, "w", newline="") as out:
-        frame.to_csv(out, index=False, lineterminator="\n")
-
-
 def write_split_csvs(labels_df: pd.DataFrame, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write train_label.csv and test_label.csv (imageID,binaryLabels) in the original format.
 
@@ -69,7 +64,8 @@ def write_split_csvs(labels_df: pd.DataFrame, out_dir: str | os.PathLike) -> tup
     train_ids, test_ids = original_split(labels.index)
     paths = (out_dir / "train_label.csv", out_dir / "test_label.csv")
     for ids, path in zip((train_ids, test_ids), paths, strict=True):
-        _write_csv_atomically(labels.loc[ids].reset_index(), path)
+        with atomic_write(path, "w", newline="") as out:
+            labels.loc[ids].reset_index().to_csv(out, index=False, lineterminator="\n")
     return paths
 
 

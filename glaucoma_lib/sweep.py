@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from glaucoma_lib import improved, split
-from glaucoma_lib.atomic import atomic_write
-from glaucoma_lib.data import PROJECT_ROOT, data_checksum, find_data_dir, is_synthetic
-from glaucoma_lib.records import write_json_atomic
+from glaucoma_lib import split
+from glaucoma_lib.data import data_checksum, find_data_dir, is_synthetic
+from glaucoma_lib.disc_model import DiscModelConfig, load_disc_data
+from glaucoma_lib.experiments import cross_validate
+from glaucoma_lib.files import atomic_write, write_json
+from glaucoma_lib.paths import REPORT_DIR
 
 SWEEP_FILE = "improved_sweep.csv"
 
@@ -39,7 +42,7 @@ CANDIDATES: dict[str, dict] = {
 
 
 def sweep_path() -> Path:
-    return PROJECT_ROOT / "report" / "sweep" / SWEEP_FILE
+    return REPORT_DIR / "sweep" / SWEEP_FILE
 
 
 def saved_sweep(path: Path | None = None) -> tuple[pd.DataFrame, dict] | None:
@@ -63,11 +66,11 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
     same_data = saved is not None and saved[1].get("data_checksum") == checksum
     rows = [r for r in saved[0].to_dict("records") if r["name"] not in names] if same_data else []
     for name in names:
-        config = improved.with_overrides(improved.ImprovedConfig(), **CANDIDATES[name])
-        train, _ = improved.load_disc_data(data_dir, config)
+        config = replace(DiscModelConfig(), **CANDIDATES[name])
+        train, _ = load_disc_data(data_dir, config)
         folds = split.blocked_folds(len(train.t), 5)
         started = time.perf_counter()
-        table, _ = improved.cross_validate(train, config, folds, seed)
+        table, _ = cross_validate(train, config, folds, seed)
         rows.append({"name": name, "cv_auc_mean": table["auc"].mean(),
                      "cv_auc_std": table["auc"].std(ddof=1),
                      "fold_aucs": " ".join(f"{a:.3f}" for a in table["auc"]),
@@ -76,7 +79,7 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
         with atomic_write(out, "w", newline="") as fh:
             pd.DataFrame(rows).to_csv(fh, index=False)
         print(rows[-1], flush=True)
-    write_json_atomic(out.with_suffix(".json"), {
+    write_json(out.with_suffix(".json"), {
         "seed": seed, "data_checksum": checksum, "synthetic": is_synthetic(data_dir),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "candidates": CANDIDATES})

@@ -19,19 +19,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from glaucoma_lib.data import (
-    IMAGES_DIR,
-    LABELS_FILE,
-    PROJECT_ROOT,
-    SYNTHETIC_MARKER,
-    DataError,
-    read_labels,
-)
+from glaucoma_lib.datasets import G1020, SYNTHETIC_MARKER
+from glaucoma_lib.paths import SYNTHETIC_DIR
 
 N_IMAGES = 200
 IMAGE_SIDE = 512
 GLAUCOMA_FRACTION = 296 / 1020  # as in G1020
-DEFAULT_FOLDER = PROJECT_ROOT / "data" / "synthetic"
+DEFAULT_FOLDER = SYNTHETIC_DIR
 GENERATOR_VERSION = 1
 N_VESSELS = 7
 RENDER_SIDE = 256  # drawn at this size, then upsampled: fundus photos are soft anyway
@@ -145,12 +139,12 @@ def _write_set(folder: Path, n_images: int, seed: int, image_side: int) -> None:
     eye_labels = labels[np.r_[0, np.flatnonzero(np.diff(eye_of_image)) + 1]]
     eyes = _eye_parameters(rng, eye_labels)
     ids = [f"image_{number}.jpg" for number in numbers]
-    (folder / IMAGES_DIR).mkdir(parents=True)
+    (folder / G1020.images_dir).mkdir(parents=True)
     for image_id, eye in zip(ids, eye_of_image, strict=True):
         params = {key: values[eye] for key, values in eyes.items()}
-        _photograph(params, rng, image_side).save(folder / IMAGES_DIR / image_id, quality=92)
-    frame = pd.DataFrame({"imageID": ids, "binaryLabels": labels})
-    frame.to_csv(folder / LABELS_FILE, index=False, lineterminator="\n")
+        _photograph(params, rng, image_side).save(folder / G1020.images_dir / image_id, quality=92)
+    frame = pd.DataFrame({G1020.id_column: ids, G1020.label_column: labels})
+    frame.to_csv(folder / G1020.labels_file, index=False, lineterminator="\n")
     (folder / SYNTHETIC_MARKER).write_text(_marker_text(n_images, seed))
 
 
@@ -186,10 +180,10 @@ def _is_complete(folder: Path, n_images: int, seed: int) -> bool:
     if not marker.is_file() or marker.read_text() != _marker_text(n_images, seed):
         return False
     try:
-        ids = read_labels(folder)["imageID"]
-    except DataError:
+        ids = pd.read_csv(folder / G1020.labels_file)[G1020.id_column]
+    except (OSError, ValueError, KeyError):
         return False
-    images = folder / IMAGES_DIR
+    images = folder / G1020.images_dir
     return len(ids) == n_images and all((images / image_id).is_file() for image_id in ids)
 
 

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pandas as pd
-from test_predict import folder, weights  # noqa: F401  (fixtures)
 
 from glaucoma_lib import cli
 

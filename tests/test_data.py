@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from glaucoma_lib import data, synthetic
+from glaucoma_lib import data, datasets, paths, synthetic
 
 G1020 = os.environ.get("GLAUCOMA_DATA")
 needs_g1020 = pytest.mark.skipif(
@@ -19,9 +19,7 @@ needs_g1020 = pytest.mark.skipif(
 NUMBERS = [0, 1, 2, 3, 10, 11, 12, 20, 21, 100, 101, 110, 200, 201]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def colour_of(number: int, label: int) -> tuple[int, int, int]:
@@ -105,10 +103,10 @@ def test_listing_order_pairs_lexicographic_images_with_numeric_labels(tmp_path):
 
 
 def test_resolve_data_dir_order_and_message(tmp_path, monkeypatch):
-    explicit, from_env, default = (tmp_path / name for name in ("explicit", "env", "default"))
+    explicit, from_env, default = (tmp_path / name for name in ("explicit", "env", "data/G1020"))
     for folder in (explicit, from_env, default):
         make_set(folder, numbers=[1, 2])
-    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", default)
+    monkeypatch.setattr(datasets, "DATA_DIR", default.parent)
     monkeypatch.setenv("GLAUCOMA_DATA", str(from_env))
     assert data.resolve_data_dir(explicit) == explicit.resolve()
     assert data.resolve_data_dir() == from_env.resolve()
@@ -118,7 +116,7 @@ def test_resolve_data_dir_order_and_message(tmp_path, monkeypatch):
     make_set(kaggle_root / "G1020", numbers=[1, 2])
     assert data.resolve_data_dir(kaggle_root) == (kaggle_root / "G1020").resolve()
 
-    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "nowhere")
     with pytest.raises(data.DataNotFoundError) as error:
         data.resolve_data_dir()
     message = str(error.value)
@@ -131,7 +129,7 @@ def test_resolve_data_dir_order_and_message(tmp_path, monkeypatch):
 
 def test_find_data_dir_falls_back_to_synthetic_loudly(tmp_path, monkeypatch):
     monkeypatch.delenv("GLAUCOMA_DATA", raising=False)
-    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "nowhere")
     small = synthetic.make_synthetic(tmp_path / "syn", n_images=4, image_side=32)
     monkeypatch.setattr(synthetic, "ensure_synthetic", lambda: small)
     with pytest.warns(data.SyntheticDataWarning, match="SYNTHETIC"):
@@ -146,16 +144,17 @@ def test_find_data_dir_falls_back_to_synthetic_loudly(tmp_path, monkeypatch):
         assert data.find_data_dir(real) == (real.resolve(), False)
 
 
-def test_warm_load_uses_the_cache_and_a_changed_file_invalidates_it(tmp_path, monkeypatch):
+def test_warm_load_uses_the_cache_and_a_changed_file_invalidates_it(tmp_path, monkeypatch,
+                                                                   private_cache):
     labels = make_set(tmp_path)
     first = data.load_glaucoma(tmp_path, image_size=4, normalize=False)
-    assert len(list(data.CACHE_DIR.glob("*.npz"))) == 1
+    assert len(list(private_cache.glob("*.npz"))) == 1
 
     def no_decoding(*args):
         raise AssertionError("decoded although cached")
 
     with monkeypatch.context() as patch:
-        patch.setattr(data, "_read_resized", no_decoding)
+        patch.setattr(data, "read_resized", no_decoding)
         again = data.load_glaucoma(tmp_path, image_size=4, normalize=False)
     np.testing.assert_array_equal(first[0][0], again[0][0])
 
@@ -164,14 +163,14 @@ def test_warm_load_uses_the_cache_and_a_changed_file_invalidates_it(tmp_path, mo
     os.utime(changed, ns=(1, 1))
     (x, _), _ = data.load_glaucoma(tmp_path, image_size=4, normalize=False)
     assert x[0, 0, 0, 0] == 9 and labels["image_0.jpg"] in (0, 1)
-    assert len(list(data.CACHE_DIR.glob("*.npz"))) == 2
+    assert len(list(private_cache.glob("*.npz"))) == 2
 
 
-def test_a_corrupt_cache_file_is_rebuilt(tmp_path):
+def test_a_corrupt_cache_file_is_rebuilt(tmp_path, private_cache):
     make_set(tmp_path)
     expected = data.load_glaucoma(tmp_path, image_size=4)[0][0]
-    (cache_file,) = data.CACHE_DIR.glob("*.npz")
-    cache_file.write_bytes(b"not an npz")
+    (cached,) = private_cache.glob("*.npz")
+    cached.write_bytes(b"not an npz")
     np.testing.assert_array_equal(data.load_glaucoma(tmp_path, image_size=4)[0][0], expected)
 
 
@@ -206,4 +205,4 @@ def test_inventory_and_pixel_statistics(tmp_path):
     stats = data.pixel_statistics(images, np.array([1, 1, 0, 0]))
     assert stats.loc["glaucoma", "R_mean"] == 1.0 and stats.loc["healthy", "R_mean"] == 0.0
     assert stats.loc["all", "images"] == 4
-    assert data.splits_dir(True) == data.SPLITS_DIR / "synthetic"
+    assert paths.splits_dir(True) == paths.SPLITS_DIR / "synthetic"

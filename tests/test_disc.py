@@ -2,25 +2,10 @@
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from conftest import fundus
+from PIL import Image
 
 from glaucoma_lib import disc
-
-
-def fundus(disc_xy=(370, 250), side=512, radius=36, seed=0) -> np.ndarray:
-    """Orange retina on black, a pale disc, dark vessels radiating from it, noise."""
-    img = Image.new("RGB", (side, side))
-    d = ImageDraw.Draw(img)
-    d.ellipse((10, 10, side - 10, side - 10), fill=(200, 85, 30))
-    x, y = disc_xy
-    for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
-        d.line((x, y, x + 400 * np.cos(angle), y + 400 * np.sin(angle)), fill=(120, 30, 15),
-               width=5)
-    d.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(250, 200, 120))
-    rng = np.random.default_rng(seed)
-    a = np.asarray(img).astype(np.int16) + rng.integers(-8, 9, (side, side, 3))
-    a[np.asarray(img).max(axis=2) == 0] = 0
-    return np.clip(a, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("xy", [(370, 250), (130, 300), (256, 140)])

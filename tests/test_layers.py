@@ -7,7 +7,8 @@ are accurate to ~1e-10 here, so 1e-6 leaves room only for a real bug to fail.
 import numpy as np
 import pytest
 
-from glaucoma_lib.layers import (
+from glaucoma_lib.nn.gradcheck import numerical_gradient, relative_error
+from glaucoma_lib.nn.layers import (
     Affine,
     BatchNormalization,
     Convolution,
@@ -19,7 +20,6 @@ from glaucoma_lib.layers import (
     col2im,
     im2col,
 )
-from glaucoma_lib.network import numerical_gradient, relative_error
 
 TOL = 1e-6
 

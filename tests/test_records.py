@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glaucoma_lib import records
+from glaucoma_lib import original as original_study
+from glaucoma_lib import paths, records
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -75,7 +76,7 @@ def test_list_runs_sorted_and_env_default(tmp_path, monkeypatch):
     (tmp_path / "not_a_run").mkdir()
     assert [r["run"] for r in records.list_runs(tmp_path)] == ["a_original", "b_fixed"]
     monkeypatch.setenv("GLAUCOMA_MODELS_DIR", str(tmp_path))
-    assert records.models_dir() == tmp_path
+    assert paths.models_dir() == tmp_path
     assert len(records.list_runs()) == 2
     assert records.list_runs(tmp_path / "missing") == []
 
@@ -115,8 +116,8 @@ def test_two_quick_builds_give_identical_metrics(tmp_path):
 
 
 def _saved_run(tmp_path, name, test_labels, true_labels, evaluated):
-    from glaucoma_lib.network import DeepConvNet, NetworkConfig
-    from glaucoma_lib.train import History
+    from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
+    from glaucoma_lib.nn.train import History
 
     history = History(train_loss=[0.7, 0.6, 0.65, 0.5], epoch_loss=[0.65, 0.575],
                       train_acc=[0.7, 0.8], test_acc=[0.6, 0.7], iter_per_epoch=2)
@@ -146,7 +147,7 @@ def test_save_run_and_comparison_table(tmp_path):
     assert m["always_healthy_per_epoch"] == {"test_evaluated": 0.5, "train_evaluated": 0.75}
     assert m["true_labels"]["auc"] == 1.0  # probabilities rise with the true label
     assert fixed["metrics"]["as_scored"] == fixed["metrics"]["true_labels"]
-    table = records.comparison_table(original, fixed)
+    table = original_study.comparison_table(original, fixed)
     assert list(table.columns) == [
         "original report", "faithful reproduction (as_built)", "fixed pipeline (fixed)"]
     assert table.loc["final test accuracy, all test images (labels as paired)",
@@ -157,3 +158,8 @@ def test_save_run_and_comparison_table(tmp_path):
     losses = records.iteration_loss_frame(fixed)
     assert list(losses.columns) == ["it1", "it2", "mean"]
     assert losses["mean"].tolist() == pytest.approx([0.65, 0.575])
+    text = "\n".join(original_study.findings(original, fixed, synthetic=True))
+    assert text.startswith("SYNTHETIC DATA")
+    assert "another image's label (test images: 62%)" in text
+    assert "first 4 images of each split" in text
+    assert "still includes 0.5" not in text  # the fixed run's AUC is 1.0 here

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glaucoma_lib import report
+from glaucoma_lib import pdf, report
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +82,7 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert result.pdf is None and "not requested" in result.pdf_message
 
 
+@pytest.mark.slow
 def test_failing_notebook_names_cell_and_keeps_old_report(stubs, tmp_path):
     report.build_report(_options(stubs, tmp_path))
     out = tmp_path / "out"
@@ -96,6 +97,7 @@ def test_failing_notebook_names_cell_and_keeps_old_report(stubs, tmp_path):
     assert (out / "figures" / "stub_line.png").is_file()
 
 
+@pytest.mark.slow
 def test_cli_reports_failure_with_exit_code(stubs, tmp_path, capsys):
     _notebook(stubs / "03_broken.ipynb", "y = 0", "raise RuntimeError('boom')", title="Broken")
     argv = ["--out", str(tmp_path / "out"), "--notebooks-dir", str(stubs), "--no-pdf"]
@@ -104,14 +106,14 @@ def test_cli_reports_failure_with_exit_code(stubs, tmp_path, capsys):
 
 
 def test_pdf_export_with_browser(tmp_path):
-    if report.find_browser() is None:
+    if pdf.find_browser() is None:
         pytest.skip("no Chromium/Chrome on this machine: PDF export not checked "
                     "(Debian: apt-get install chromium)")
     html_path = tmp_path / "r.html"
     html_path.write_text("<html><body><h1>Hello PDF</h1></body></html>")
-    pdf, message = report.export_pdf(html_path, tmp_path / "r.pdf")
-    assert pdf is not None, message
-    assert pdf.read_bytes()[:4] == b"%PDF"
+    printed, message = pdf.export_pdf(html_path, tmp_path / "r.pdf")
+    assert printed is not None, message
+    assert printed.read_bytes()[:4] == b"%PDF"
 
 
 @pytest.mark.slow
@@ -135,7 +137,7 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
                  "confusion_fixed", "roc_fixed", "misclassified_fixed"):
         assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
     assert len(list((tmp_path / "models").glob("*/run_record.json"))) >= 2
-    if report.find_browser() is None:
+    if pdf.find_browser() is None:
         pytest.skip("report built and checked; no browser, so the PDF was not checked")
     assert result.pdf is not None, result.pdf_message
     assert result.pdf.read_bytes()[:4] == b"%PDF"

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from glaucoma_lib.network import NetworkConfig, WeightsError, build_network
-from glaucoma_lib.train import History, Trainer
+from glaucoma_lib.nn.network import NetworkConfig, WeightsError, build_network
+from glaucoma_lib.nn.train import History, Trainer
 
 CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glaucoma_lib.network import (
+from glaucoma_lib.nn.network import (
     NetworkConfig,
     WeightsError,
     build_network,

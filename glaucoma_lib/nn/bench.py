@@ -1,4 +1,4 @@
-"""Speed of the NumPy CNN: `python -m glaucoma_lib.bench [--quick]` prints JSON.
+"""Speed of the NumPy CNN: `python -m glaucoma_lib.nn.bench [--quick]` prints JSON.
 
 Measures the default DeepConvNet at 64x64, batch 50, float32, Adam: training throughput
 (forward + backward + update) and seconds per 800-image epoch, inference throughput, seconds
@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_info
 
-from glaucoma_lib.layers import BatchNormalization, Dropout
-from glaucoma_lib.network import DeepConvNet, NetworkConfig, build_network
-from glaucoma_lib.optim import Adam
+from glaucoma_lib.nn.layers import BatchNormalization, Dropout
+from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig, build_network
+from glaucoma_lib.nn.optim import Adam
 
 BATCH, EPOCH_IMAGES = 50, 800
 

@@ -26,10 +26,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from glaucoma_lib.atomic import atomic_write
+from glaucoma_lib.files import (
+    WeightsError,
+    atomic_write,
+    json_entry,
+    read_json_entry,
+    read_npz,
+    save_npz,
+)
 from glaucoma_lib.metrics import roc_auc
-from glaucoma_lib.network import DeepConvNet, WeightsError, read_npz, save_npz_atomic
-from glaucoma_lib.optim import make_optimizer
+from glaucoma_lib.nn.network import DeepConvNet
+from glaucoma_lib.nn.optim import make_optimizer
 
 SELECT_BEST = {"val_auc": 1, "val_acc": 1, "val_loss": -1}  # +1: higher is better
 STATE_KEY = "__state__"
@@ -64,7 +71,8 @@ class History:
         """JSON text; also written atomically to `path` when given."""
         text = json.dumps(asdict(self), indent=1)
         if path is not None:
-            _write_text_atomic(Path(path), text)
+            with atomic_write(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
         return text
 
     @classmethod
@@ -82,11 +90,6 @@ class History:
         frame = pd.DataFrame({c: pd.array(getattr(self, c), dtype="Float64") for c in columns})
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
         return frame
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    with atomic_write(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 def _labels(t: np.ndarray) -> np.ndarray:
@@ -285,16 +288,16 @@ class Trainer:
         if self.best is not None:
             arrays.update({f"best/{k}": v for k, v in self.best.items()})
         arrays["order"] = self.order
-        arrays[STATE_KEY] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
-        return save_npz_atomic(path, arrays)
+        arrays[STATE_KEY] = json_entry(state)
+        return save_npz(path, arrays)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore everything save_checkpoint wrote; refuses a checkpoint of another setup."""
         arrays = read_npz(path)
-        try:
-            state = json.loads(arrays.pop(STATE_KEY).tobytes().decode("utf-8"))
-        except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WeightsError(f"{path}: not a training checkpoint ({exc})") from exc
+        has_state = arrays.pop(STATE_KEY, None) is not None
+        state = read_json_entry(path, STATE_KEY) if has_state else None
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path}: not a training checkpoint (no {STATE_KEY} entry)")
         net = self.network
         if state["config"] != net.config.to_json():
             raise WeightsError(f"{path}: checkpoint is for another network config")

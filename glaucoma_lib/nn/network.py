@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glaucoma_lib.atomic import atomic_write
-from glaucoma_lib.layers import (
+from glaucoma_lib.files import WeightsError, json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.nn.layers import (
     Affine,
     BatchNormalization,
     ChannelsLast,
@@ -35,10 +33,6 @@ from glaucoma_lib.layers import (
 
 CONFIG_KEY = "__config__"
 META_KEY = "__meta__"
-
-
-class WeightsError(ValueError):
-    """A weight file that cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -274,19 +268,20 @@ class DeepConvNet:
     def save_params(self, path: str | os.PathLike, extra_metadata: dict | None = None) -> Path:
         """Atomic .npz: arrays + config JSON (+ optional metadata JSON), no pickles."""
         arrays = dict(self.state_arrays())
-        arrays[CONFIG_KEY] = _json_array(self.config.to_json())
+        arrays[CONFIG_KEY] = json_entry(asdict(self.config))
         if extra_metadata is not None:
-            arrays[META_KEY] = _json_array(json.dumps(extra_metadata, sort_keys=True))
-        return save_npz_atomic(path, arrays)
+            arrays[META_KEY] = json_entry(extra_metadata)
+        return save_npz(path, arrays)
 
     def load_params(self, path: str | os.PathLike) -> dict | None:
         """Load weights after checking names, shapes, dtypes and finiteness; returns the
         file's extra metadata (or None). Raises WeightsError on any problem."""
         expected = self.state_arrays()
-        arrays = read_npz(path, {k: (v.shape, v.dtype) for k, v in expected.items()})
+        arrays = read_npz(path, {k: (v.shape, v.dtype) for k, v in expected.items()},
+                          extra_ok=(CONFIG_KEY, META_KEY))
         for key, value in arrays.items():
             np.copyto(expected[key], value)  # in place: layers and optimisers keep their views
-        return _read_json_member(path, META_KEY)
+        return read_json_entry(path, META_KEY)
 
 
 def build_network(config: NetworkConfig) -> DeepConvNet:
@@ -295,187 +290,13 @@ def build_network(config: NetworkConfig) -> DeepConvNet:
 
 def load_network(path: str | os.PathLike) -> DeepConvNet:
     """Rebuild the network from the config stored in a weight file, then load its weights."""
-    text = _read_json_member(path, CONFIG_KEY, raw=True)
-    if text is None:
+    stored = read_json_entry(path, CONFIG_KEY)
+    if stored is None:
         raise WeightsError(f"{path}: no {CONFIG_KEY} entry; cannot tell which architecture it is")
     try:
-        config = NetworkConfig.from_json(text)
+        config = NetworkConfig(**stored)
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"{path}: invalid network config: {exc}") from exc
     network = build_network(config)
     network.load_params(path)
     return network
-
-
-# ---- .npz helpers (also used by train.py checkpoints) ---------------------------------------
-def _json_array(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-
-
-def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """np.savez into a temp file in the same folder, then os.replace: never half written."""
-    path = Path(path)
-    with atomic_write(path) as fh:
-        np.savez(fh, **arrays)
-    return path
-
-
-def _open_npz(path: Path) -> zipfile.ZipFile:
-    if not path.is_file():
-        raise WeightsError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise WeightsError(f"{path}: file is empty")
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        problem = f"not a .npz archive (truncated or wrong format): {exc}"
-        raise WeightsError(f"{path}: {problem}") from exc
-
-
-def _read_member(zf: zipfile.ZipFile, path: Path, key: str, expect=None) -> np.ndarray:
-    """Read one .npy member, checking its header (shape/dtype) before reading any data."""
-    try:
-        with zf.open(key + ".npy") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            if dtype.hasobject:
-                raise WeightsError(f"{path}: entry {key!r} holds Python objects; refusing to load")
-            if expect is not None and (shape, dtype) != (tuple(expect[0]), np.dtype(expect[1])):
-                raise WeightsError(
-                    f"{path}: entry {key!r} is {dtype}{list(shape)}, "
-                    f"expected {np.dtype(expect[1])}{list(expect[0])} (wrong architecture?)"
-                )
-            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if size > zf.getinfo(key + ".npy").file_size:
-                raise WeightsError(f"{path}: entry {key!r} is truncated")
-            data = fh.read(size)
-    except WeightsError:
-        raise
-    except Exception as exc:  # any malformed zip member or header
-        raise WeightsError(f"{path}: entry {key!r} is corrupt: {exc}") from exc
-    if len(data) != size:
-        raise WeightsError(f"{path}: entry {key!r} is truncated")
-    array = np.frombuffer(data, dtype=dtype)
-    array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
-    return array.copy()  # writable and owning its memory
-
-
-def read_npz(
-    path: str | os.PathLike,
-    expected: dict[str, tuple] | None = None,
-    extra_ok: tuple[str, ...] = (CONFIG_KEY, META_KEY),
-) -> dict[str, np.ndarray]:
-    """Read a .npz without pickles. With `expected` ({name: (shape, dtype)}), the names must
-    match exactly (besides `extra_ok`), every array is checked and must be finite.
-    Any problem raises WeightsError naming the file."""
-    path = Path(path)
-    with _open_npz(path) as zf:
-        try:
-            names = zf.namelist()
-        except Exception as exc:
-            raise WeightsError(f"{path}: unreadable archive: {exc}") from exc
-        bad = [n for n in names if not n.endswith(".npy")]
-        if bad:
-            raise WeightsError(f"{path}: unexpected non-array entries {bad[:5]}")
-        keys = [n[: -len(".npy")] for n in names]
-        if expected is None:
-            return {k: _read_member(zf, path, k) for k in keys}
-        missing = sorted(set(expected) - set(keys))
-        unexpected = sorted(set(keys) - set(expected) - set(extra_ok))
-        if missing or unexpected:
-            raise WeightsError(
-                f"{path}: parameter names do not match this network (wrong architecture?): "
-                f"missing {missing}, unexpected {unexpected}"
-            )
-        arrays = {k: _read_member(zf, path, k, expected[k]) for k in expected}
-    for key, value in arrays.items():
-        if not np.isfinite(value).all():
-            raise WeightsError(f"{path}: entry {key!r} contains NaN or inf")
-    return arrays
-
-
-def _read_json_member(path: str | os.PathLike, key: str, raw: bool = False):
-    """The JSON stored under `key` (parsed, or the text when raw), or None if absent."""
-    path = Path(path)
-    with _open_npz(path) as zf:
-        if key + ".npy" not in zf.namelist():
-            return None
-        array = _read_member(zf, path, key)
-    if array.dtype != np.uint8 or array.ndim != 1:
-        raise WeightsError(f"{path}: entry {key!r} is not a UTF-8 JSON byte string")
-    try:
-        text = array.tobytes().decode("utf-8")
-        parsed = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: entry {key!r} is not valid JSON: {exc}") from exc
-    return text if raw else parsed
-
-
-# ---- gradient checking -------------------------------------------------------------------
-def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Central differences of f() w.r.t. `array`, perturbing it in place (use float64)."""
-    grad = np.zeros_like(array)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-8) -> float:
-    """||a - n|| / max(||a|| + ||n||, floor): scale-free and not fooled by single tiny entries.
-
-    The floor matters only for gradients that are exactly zero (a bias followed by BatchNorm):
-    there the numerical estimate is pure rounding noise (~1e-11) and a plain ratio would be ~1.
-    """
-    denom = max(float(np.linalg.norm(analytic) + np.linalg.norm(numeric)), floor)
-    return float(np.linalg.norm(analytic - numeric)) / denom
-
-
-def gradient_check_case(
-    seed: int = 0, batchnorm: bool = False, class_weights: tuple[float, float] | None = None
-) -> tuple[DeepConvNet, np.ndarray, np.ndarray]:
-    """A tiny float64 DeepConvNet (16x16 input, 2-3 channels, dropout off) and a batch for it.
-
-    Biases are drawn at random: with the zero biases of a fresh network, outputs of the pad-2
-    convolution that see only padding are exactly 0, ReLU's kink, where the derivative is
-    undefined and central differences report 1/2 of it.
-    """
-    config = NetworkConfig(input_dim=(3, 16, 16), channels=(2, 3, 2, 3, 2, 2), hidden_size=6,
-                           dropout_ratio=0.0, dtype="float64", seed=seed, batchnorm=batchnorm,
-                           class_weights=class_weights)
-    network = build_network(config)
-    rng = np.random.default_rng(seed)
-    for key, value in network.params.items():
-        if key.startswith("b"):
-            value[...] = rng.normal(0.0, 0.1, value.shape)
-    return network, rng.standard_normal((4, 3, 16, 16)), np.array([0, 1, 1, 0])
-
-
-def gradient_check(network: DeepConvNet, x: np.ndarray, t: np.ndarray, eps: float = 1e-5) -> dict:
-    """Relative error between back-propagated and numerical gradients, per parameter.
-
-    Needs a float64 network without dropout (dropout_ratio=0), since a fresh dropout mask per
-    forward pass would make the loss random; BatchNorm runs in training mode, as in gradient().
-    """
-    if network.dtype != np.float64:
-        raise ValueError("gradient_check needs a float64 network (NetworkConfig(dtype='float64'))")
-    if any(isinstance(s.layer, Dropout) for s in network.slots):
-        raise ValueError("gradient_check needs dropout off (NetworkConfig(dropout_ratio=0))")
-    saved = {k: v.copy() for k, v in network.buffers.items()}
-    analytic = network.gradient(x, t)
-    errors = {}
-    for key, param in network.params.items():
-        numeric = numerical_gradient(lambda: network.loss(x, t), param, eps)
-        errors[key] = relative_error(analytic[key], numeric)
-    for key, value in saved.items():  # the many loss() calls moved the BatchNorm running stats
-        network.buffers[key][...] = value
-    return errors

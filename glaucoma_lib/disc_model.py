@@ -1,0 +1,349 @@
+"""Models that score optic-disc crops: its configuration, the disc data, the scorers, and the two
+model kinds with their weight files.
+
+- ``TextureModel`` (kind "texture"): a fixed bank of random convolution kernels whose pooled
+  responses feed a logistic regression. No CNN inside.
+- ``DiscCnnModel`` (kind "disc_cnn"): a small BatchNorm CNN, optionally stacked with the
+  disc-feature and texture scorers.
+
+Each kind writes and reads its own weight file: a pickle-free .npz whose ``__meta__`` entry holds
+``kind``, ``format_version`` and the configuration. ``load_model`` reads any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glaucoma_lib import metrics, split
+from glaucoma_lib.augment import Augmenter
+from glaucoma_lib.data import read_labels
+from glaucoma_lib.disc import DiscLocation, crop_disc, load_disc_crops, locations_frame
+from glaucoma_lib.features import RandomKernelFeatures, disc_features, pooled_responses
+from glaucoma_lib.files import WeightsError, json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.linear import LinearScorer, fit_linear
+from glaucoma_lib.nn.network import (
+    META_KEY,
+    DeepConvNet,
+    NetworkConfig,
+    build_network,
+    load_network,
+)
+from glaucoma_lib.nn.train import Trainer
+from glaucoma_lib.paths import WEIGHTS_DIR
+
+WEIGHTS_PATH = WEIGHTS_DIR / "final.npz"  # the model `predict` uses by default
+FORMAT_VERSION = 2
+SCORERS = ("cnn", "texture", "stack")
+
+
+@dataclass(frozen=True)
+class DiscModelConfig:
+    """Every knob of the disc-crop pipeline; stored in run records and in the weight file."""
+
+    crop_size: int = 96  # disc crop side in pixels of the 512x512 image
+    input_size: int = 32  # model input side (the crop is resized to it)
+    channels: tuple[int, ...] = (8, 8, 16, 16, 32, 32)
+    hidden_size: int = 32
+    dropout_ratio: float = 0.3
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: bool = True
+    balanced_sampling: bool = False
+    stack_features: bool = False  # combine CNN logit with the disc-feature model
+    scorer: str = "texture"  # final probability from: "cnn", "texture" or "stack" (both)
+    texture_kernels: int = 150
+    texture_c: float = 0.001  # inverse L2 strength of the texture logistic regression
+    texture_seed: int = 0  # kernel bank; fit_model sets it to the training seed
+    augmenter: Augmenter = field(default_factory=Augmenter)
+
+    def __post_init__(self):
+        if self.scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {SCORERS}, got {self.scorer!r}")
+
+    def texture(self) -> RandomKernelFeatures:
+        return RandomKernelFeatures(n_kernels=self.texture_kernels, seed=self.texture_seed)
+
+    def network_config(self, pos_weight: float, seed: int) -> NetworkConfig:
+        return NetworkConfig(
+            input_dim=(3, self.input_size, self.input_size), channels=tuple(self.channels),
+            pads=(1,) * len(self.channels), hidden_size=self.hidden_size, batchnorm=True,
+            final_dropout=False, dropout_ratio=self.dropout_ratio,
+            class_weights=None if self.balanced_sampling else (1.0, float(pos_weight)), seed=seed,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DiscModelConfig:
+        d = dict(d)
+        d["channels"] = tuple(d["channels"])
+        d["augmenter"] = Augmenter(**d.get("augmenter", {}))
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass
+class DiscData:
+    """Disc crops (float32 in [0, 1]) with labels, IDs and locations, sorted by image number."""
+
+    x: np.ndarray
+    t: np.ndarray
+    ids: list[str]
+    locations: pd.DataFrame
+
+    def subset(self, idx: np.ndarray) -> DiscData:
+        return DiscData(self.x[idx], self.t[idx], [self.ids[i] for i in idx],
+                        self.locations.iloc[idx].reset_index(drop=True))
+
+    @classmethod
+    def concat(cls, parts: list[DiscData]) -> DiscData:
+        return cls(np.concatenate([p.x for p in parts]), np.concatenate([p.t for p in parts]),
+                   [i for p in parts for i in p.ids],
+                   pd.concat([p.locations for p in parts], ignore_index=True))
+
+
+def load_disc_data(data_dir: str | Path, config: DiscModelConfig) -> tuple[DiscData, DiscData]:
+    """(train, test) of the original 800/220 split, as disc crops at the model's input size."""
+    labels = read_labels(data_dir)
+    ids = labels["imageID"].tolist()  # sorted by image number
+    crops, table = load_disc_crops(data_dir, ids, config.crop_size, config.input_size)
+    everything = DiscData(crops.astype(np.float32) / 255.0,
+                          labels["binaryLabels"].to_numpy(np.int64), ids, table)
+    n_train = len(split.original_split(ids)[0])
+    return everything.subset(np.arange(n_train)), everything.subset(np.arange(n_train, len(ids)))
+
+
+def crops_for(squares: list[np.ndarray], locs: list[DiscLocation], config: DiscModelConfig,
+              names: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Model inputs for 512x512 squares with their detected discs (what predict feeds a model)."""
+    x = np.stack([crop_disc(s, loc, config.crop_size, config.input_size)
+                  for s, loc in zip(squares, locs, strict=True)]).astype(np.float32) / 255.0
+    return x, locations_frame(names, locs)
+
+
+# ---------------------------------------------------------------------------- the CNN
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Learning rate per epoch: cosine decay from ``lr`` to ~0, so late epochs fine-tune."""
+
+    lr: float
+    epochs: int
+
+    def __call__(self, epoch: int) -> float:
+        return 0.5 * self.lr * (1 + np.cos(np.pi * epoch / max(self.epochs, 1)))
+
+
+def train_cnn(train: DiscData, val: DiscData | None, config: DiscModelConfig, seed: int = 0,
+              verbose: bool = False):
+    """Train the disc CNN; with ``val`` the epoch with the best validation AUC is kept.
+
+    Returns (network, history). Class weights counter the 29% prevalence (unless balanced
+    sampling is used), Adam with decoupled weight decay and a cosine learning-rate schedule.
+    """
+    pos_weight = (train.t == 0).sum() / max((train.t == 1).sum(), 1)
+    network = build_network(config.network_config(pos_weight, seed))
+    trainer = Trainer(
+        network, train.x, train.t,
+        x_val=None if val is None else val.x, t_val=None if val is None else val.t,
+        epochs=config.epochs, mini_batch_size=config.batch_size, optimizer="Adam",
+        optimizer_param={"lr": config.lr, "weight_decay": config.weight_decay,
+                         "decoupled": True},
+        seed=seed, verbose=verbose,
+        augment=config.augmenter if config.augment else None,
+        lr_schedule=CosineSchedule(config.lr, config.epochs),
+        select_best_by=None if val is None else "val_auc",
+        balanced_sampling=config.balanced_sampling,
+    )
+    history = trainer.train()
+    return network, history
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+# ---------------------------------------------------------------------------- the two kinds
+
+
+def _header(kind: str, config: DiscModelConfig, threshold: float, metadata: dict,
+            **scorers: LinearScorer | None) -> dict:
+    return {"kind": kind, "format_version": FORMAT_VERSION, "config": config.to_dict(),
+            "threshold": float(threshold), "metadata": metadata,
+            **{k: None if v is None else v.to_dict() for k, v in scorers.items()}}
+
+
+@dataclass
+class TextureModel:
+    """Random-kernel texture features of the crop, scored by a logistic regression."""
+
+    config: DiscModelConfig
+    kernels: np.ndarray  # (K, size, size, 3) float32
+    dilations: np.ndarray  # (K,) int
+    scorer: LinearScorer
+    threshold: float = 0.5
+    metadata: dict = field(default_factory=dict)
+    kind = "texture"
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return pooled_responses(x, self.kernels, self.dilations)
+
+    def predict_proba(self, x: np.ndarray, locations: pd.DataFrame | None = None) -> np.ndarray:
+        return self.scorer.predict_proba(self.features(x))
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        header = _header(self.kind, self.config, self.threshold,
+                         {**self.metadata, **(extra or {})}, scorer=self.scorer)
+        return save_npz(path, {"kernels": self.kernels, "dilations": self.dilations,
+                               META_KEY: json_entry(header)})
+
+    @classmethod
+    def load(cls, path: Path, header: dict) -> TextureModel:
+        arrays = read_npz(path)
+        return cls(DiscModelConfig.from_dict(header["config"]), arrays["kernels"],
+                   arrays["dilations"], LinearScorer.from_dict(header["scorer"]),
+                   float(header["threshold"]), header["metadata"])
+
+
+@dataclass
+class DiscCnnModel:
+    """The disc CNN, alone or stacked with the disc-feature and texture scorers."""
+
+    config: DiscModelConfig
+    network: DeepConvNet
+    threshold: float = 0.5
+    metadata: dict = field(default_factory=dict)
+    feature_scorer: LinearScorer | None = None
+    texture_scorer: LinearScorer | None = None
+    stacker: LinearScorer | None = None
+    kind = "disc_cnn"
+
+    def stack_inputs(self, x: np.ndarray, locations: pd.DataFrame) -> np.ndarray:
+        """Logits the stacker combines: CNN, then disc features and texture when in use."""
+        cols = [_logit(self.network.predict_proba(x)[:, 1])]
+        if self.feature_scorer is not None:
+            cols.append(self.feature_scorer.logit(disc_features(x, locations)))
+        if self.texture_scorer is not None:
+            cols.append(self.texture_scorer.logit(self.config.texture()(x)))
+        return np.stack(cols, axis=1)
+
+    def predict_proba(self, x: np.ndarray, locations: pd.DataFrame | None = None) -> np.ndarray:
+        if self.stacker is None:
+            return self.network.predict_proba(x)[:, 1]
+        return self.stacker.predict_proba(self.stack_inputs(x, locations))
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        header = _header(self.kind, self.config, self.threshold,
+                         {**self.metadata, **(extra or {})}, feature_scorer=self.feature_scorer,
+                         texture_scorer=self.texture_scorer, stacker=self.stacker)
+        return self.network.save_params(path, extra_metadata=header)
+
+    @classmethod
+    def load(cls, path: Path, header: dict) -> DiscCnnModel:
+        scorers = {k: LinearScorer.from_dict(header[k]) if header.get(k) else None
+                   for k in ("feature_scorer", "texture_scorer", "stacker")}
+        return cls(DiscModelConfig.from_dict(header["config"]), load_network(path),
+                   float(header["threshold"]), header["metadata"], **scorers)
+
+
+DiscModel = TextureModel | DiscCnnModel
+MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel)}
+
+
+def load_model(path: str | Path | None = None) -> DiscModel:
+    """Any model weight file (default: the committed final model), dispatched on its ``kind``."""
+    path = Path(path) if path is not None else WEIGHTS_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    header = read_json_entry(path, META_KEY)
+    expected = (f"a glaucoma_lib model file ({META_KEY} with kind in {sorted(MODEL_KINDS)} and "
+                f"format_version {FORMAT_VERSION})")
+    if not isinstance(header, dict) or "kind" not in header:
+        if isinstance(header, dict) and "improved_config" in header:
+            raise WeightsError(f"{path}: an old-format (version 1) model file; expected "
+                               f"{expected}. Rebuild it with notebook 06 (make report).")
+        raise WeightsError(f"{path}: not a model file; expected {expected}")
+    if header.get("format_version") != FORMAT_VERSION or header["kind"] not in MODEL_KINDS:
+        raise WeightsError(f"{path}: kind {header.get('kind')!r}, format_version "
+                           f"{header.get('format_version')!r}; expected {expected}")
+    try:
+        return MODEL_KINDS[header["kind"]].load(path, header)
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, WeightsError):
+            raise
+        raise WeightsError(f"{path}: malformed {header['kind']} model entry ({error!r})") from None
+
+
+# ---------------------------------------------------------------------------- fitting
+
+
+def texture_oof(feats: np.ndarray, t: np.ndarray, c: float, k: int = 5) -> np.ndarray:
+    """Out-of-fold probabilities of the texture logistic regression, blocked k-fold."""
+    oof = np.empty(len(t))
+    for tr, te in split.blocked_folds(len(t), k):
+        oof[te] = fit_linear(feats[tr], t[tr], c).predict_proba(feats[te])
+    return oof
+
+
+def fit_texture(train: DiscData, config: DiscModelConfig) -> tuple[TextureModel, np.ndarray]:
+    """The texture model fitted on all of ``train``, and its blocked out-of-fold probabilities."""
+    kernels, dilations = config.texture().kernels()
+    feats = pooled_responses(train.x, kernels, dilations)
+    scorer = fit_linear(feats, train.t, config.texture_c)
+    return (TextureModel(config, kernels, dilations, scorer),
+            texture_oof(feats, train.t, config.texture_c))
+
+
+def fit_disc_cnn(train: DiscData, config: DiscModelConfig, seed: int = 0,
+                 verbose: bool = False) -> tuple[DiscCnnModel, DiscData, dict]:
+    """The CNN (and stack) fitted on the first 80% of ``train``; the last contiguous 20% block
+    picks the CNN's epoch and fits the stacker. Returns (model, that block, training history)."""
+    tr_idx, val_idx = split.validation_block(len(train.t))
+    fit, val = train.subset(tr_idx), train.subset(val_idx)
+    network, history = train_cnn(fit, val, config, seed, verbose)
+    model = DiscCnnModel(config, network)
+    if config.scorer == "stack":
+        model.texture_scorer = fit_linear(config.texture()(fit.x), fit.t, config.texture_c)
+    if config.stack_features:
+        model.feature_scorer = fit_linear(disc_features(fit.x, fit.locations), fit.t)
+    if config.stack_features or config.scorer == "stack":
+        model.stacker = fit_linear(model.stack_inputs(val.x, val.locations), val.t, c=1.0)
+    return model, val, history
+
+
+def fit_model(train: DiscData, config: DiscModelConfig, seed: int = 0,
+              verbose: bool = False) -> tuple[DiscModel, dict]:
+    """Fit the model ``config.scorer`` names on the training images; returns (model, validation
+    metrics, plus "history" for a CNN).
+
+    The texture model (kernel bank drawn from ``seed``) is fitted on all the training images;
+    its threshold and validation numbers come from blocked 5-fold out-of-fold predictions. The
+    CNN kinds hold out the last contiguous 20% block for the epoch, the stacker and the
+    threshold. Thresholds maximise Youden's J.
+    """
+    config = replace(config, texture_seed=seed)
+    if config.scorer == "texture":
+        model, p_val = fit_texture(train, config)
+        y_val, extra = train.t, {}
+    else:
+        model, val, history = fit_disc_cnn(train, config, seed, verbose)
+        y_val, p_val = val.t, model.predict_proba(val.x, val.locations)
+        extra = {"history": history}
+    model.threshold = metrics.threshold_youden(y_val, p_val)
+    val_metrics = {"val_auc": metrics.roc_auc(y_val, p_val), "threshold": model.threshold,
+                   "val_brier": metrics.brier_score(y_val, p_val)}
+    model.metadata.update(seed=seed, validation=val_metrics)
+    return model, {**val_metrics, **extra}

@@ -1,0 +1,161 @@
+"""How files are written and weight files read.
+
+Writes are atomic: a temp file in the target's folder, renamed into place only when complete, so
+a crash, Ctrl-C or bad input midway never leaves a half-written file and never destroys the
+previous version. Weight files (.npz) are read without pickles, every entry's header checked
+before its data is read; JSON rides inside them as a UTF-8 byte array.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
+    """Open a temp file beside ``path``; on a clean exit it replaces ``path``, else it vanishes.
+
+    Writers get a handle, not a name, so np.savez cannot append ".npz" to the temp name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, data: Any, default=None) -> Path:
+    """Indented JSON, atomically; ``default`` converts what json cannot (as in json.dump)."""
+    path = Path(path)
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, default=default, allow_nan=True)
+        fh.write("\n")
+    return path
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be used; the message names the file and the problem."""
+
+
+def json_entry(data: Any) -> np.ndarray:
+    """JSON as a uint8 array, the one way metadata is stored inside an .npz."""
+    return np.frombuffer(json.dumps(data, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """np.savez, atomically: never a half-written weight file."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def _open_npz(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise WeightsError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: file is empty")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        problem = f"not a .npz archive (truncated or wrong format): {exc}"
+        raise WeightsError(f"{path}: {problem}") from exc
+
+
+def _read_member(zf: zipfile.ZipFile, path: Path, key: str, expect=None) -> np.ndarray:
+    """Read one .npy member, checking its header (shape/dtype) before reading any data."""
+    try:
+        with zf.open(key + ".npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            if dtype.hasobject:
+                raise WeightsError(f"{path}: entry {key!r} holds Python objects; refusing to load")
+            if expect is not None and (shape, dtype) != (tuple(expect[0]), np.dtype(expect[1])):
+                raise WeightsError(
+                    f"{path}: entry {key!r} is {dtype}{list(shape)}, "
+                    f"expected {np.dtype(expect[1])}{list(expect[0])} (wrong architecture?)"
+                )
+            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if size > zf.getinfo(key + ".npy").file_size:
+                raise WeightsError(f"{path}: entry {key!r} is truncated")
+            data = fh.read(size)
+    except WeightsError:
+        raise
+    except Exception as exc:  # any malformed zip member or header
+        raise WeightsError(f"{path}: entry {key!r} is corrupt: {exc}") from exc
+    if len(data) != size:
+        raise WeightsError(f"{path}: entry {key!r} is truncated")
+    array = np.frombuffer(data, dtype=dtype)
+    array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return array.copy()  # writable and owning its memory
+
+
+def read_npz(
+    path: str | os.PathLike,
+    expected: dict[str, tuple] | None = None,
+    extra_ok: tuple[str, ...] = (),
+) -> dict[str, np.ndarray]:
+    """Read a .npz without pickles. With `expected` ({name: (shape, dtype)}), the names must
+    match exactly (besides `extra_ok`), every array is checked and must be finite.
+    Any problem raises WeightsError naming the file."""
+    path = Path(path)
+    with _open_npz(path) as zf:
+        try:
+            names = zf.namelist()
+        except Exception as exc:
+            raise WeightsError(f"{path}: unreadable archive: {exc}") from exc
+        bad = [n for n in names if not n.endswith(".npy")]
+        if bad:
+            raise WeightsError(f"{path}: unexpected non-array entries {bad[:5]}")
+        keys = [n[: -len(".npy")] for n in names]
+        if expected is None:
+            return {k: _read_member(zf, path, k) for k in keys}
+        missing = sorted(set(expected) - set(keys))
+        unexpected = sorted(set(keys) - set(expected) - set(extra_ok))
+        if missing or unexpected:
+            raise WeightsError(
+                f"{path}: parameter names do not match this network (wrong architecture?): "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        arrays = {k: _read_member(zf, path, k, expected[k]) for k in expected}
+    for key, value in arrays.items():
+        if not np.isfinite(value).all():
+            raise WeightsError(f"{path}: entry {key!r} contains NaN or inf")
+    return arrays
+
+
+def read_json_entry(path: str | os.PathLike, key: str) -> Any:
+    """The JSON stored under `key` by json_entry, parsed, or None if absent."""
+    path = Path(path)
+    with _open_npz(path) as zf:
+        if key + ".npy" not in zf.namelist():
+            return None
+        array = _read_member(zf, path, key)
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise WeightsError(f"{path}: entry {key!r} is not a UTF-8 JSON byte string")
+    try:
+        text = array.tobytes().decode("utf-8")
+        parsed = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: entry {key!r} is not valid JSON: {exc}") from exc
+    return parsed

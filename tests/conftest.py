@@ -1,0 +1,76 @@
+"""Fixtures shared by the test modules: drawn fundus photographs, tiny disc-model data and
+configurations, a tiny weight file, a folder of images, and a private cache folder."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from glaucoma_lib import cache
+from glaucoma_lib.disc_model import DiscCnnModel, DiscData, DiscModelConfig
+from glaucoma_lib.nn.network import build_network
+
+TINY = DiscModelConfig(input_size=16, channels=(4, 4), hidden_size=8, epochs=2, batch_size=16,
+                       scorer="cnn", texture_kernels=12)
+
+
+def fundus(disc_xy=(370, 250), side=512, radius=36, seed=0) -> np.ndarray:
+    """Orange retina on black, a pale disc, dark vessels radiating from it, noise."""
+    img = Image.new("RGB", (side, side))
+    d = ImageDraw.Draw(img)
+    d.ellipse((10, 10, side - 10, side - 10), fill=(200, 85, 30))
+    x, y = disc_xy
+    for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+        d.line((x, y, x + 400 * np.cos(angle), y + 400 * np.sin(angle)), fill=(120, 30, 15),
+               width=5)
+    d.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(250, 200, 120))
+    rng = np.random.default_rng(seed)
+    a = np.asarray(img).astype(np.int16) + rng.integers(-8, 9, (side, side, 3))
+    a[np.asarray(img).max(axis=2) == 0] = 0
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def disc_data(n=60, side=16, seed=0) -> DiscData:
+    """Crops whose centre brightness carries the label, so a model can learn something."""
+    rng = np.random.default_rng(seed)
+    t = (np.arange(n) % 3 == 0).astype(np.int64)
+    x = rng.random((n, 3, side, side)).astype(np.float32) * 0.5
+    c = slice(side // 2 - 3, side // 2 + 3)
+    x[:, :, c, c] += 0.4 * t[:, None, None, None]
+    locs = pd.DataFrame({"imageID": [f"image_{i}.jpg" for i in range(n)], "x": 100.0, "y": 100.0,
+                         "radius": 30.0, "confidence": 0.9, "source": "detector"})
+    return DiscData(x, t, list(locs["imageID"]), locs)
+
+
+@pytest.fixture
+def tiny():
+    """A tiny disc-model configuration (CNN scorer, 16 px inputs, two epochs)."""
+    return replace(TINY)
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory):
+    """An untrained tiny disc-CNN model file."""
+    model = DiscCnnModel(TINY, build_network(TINY.network_config(2.0, 0)), 0.5)
+    return model.save(tmp_path_factory.mktemp("w") / "tiny.npz")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Two drawn photographs (one nested, one non-square PNG), a broken JPEG and a text file."""
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(fundus((370, 250))).save(tmp_path / "a.jpg")
+    Image.fromarray(fundus((130, 300))).resize((800, 600)).save(tmp_path / "sub" / "b.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "notes.txt").write_text("ignored: not an image suffix")
+    return tmp_path
+
+
+@pytest.fixture
+def private_cache(monkeypatch, tmp_path):
+    """Point the array cache at a fresh folder; returns it."""
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(cache, "CACHE_DIR", folder)
+    return folder

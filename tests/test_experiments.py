@@ -1,0 +1,58 @@
+"""Cross-validation, the texture CV, seed runs with their records and the notebook tables."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import TINY, disc_data
+
+from glaucoma_lib import experiments
+from glaucoma_lib.disc_model import load_model
+
+
+def test_texture_model_learns_the_planted_signal():
+    d = disc_data(n=90)
+    folds = [(np.r_[30:90], np.r_[0:30]), (np.r_[0:30, 60:90], np.r_[30:60]),
+             (np.r_[0:60], np.r_[60:90])]
+    table = experiments.texture_cross_validate(d, folds, replace(TINY, texture_c=1.0))
+    assert table["auc"].min() > 0.8
+
+
+def test_cross_validation_covers_every_sample_once():
+    d = disc_data(n=45)
+    folds = [(np.r_[15:45], np.r_[0:15]), (np.r_[0:15, 30:45], np.r_[15:30]),
+             (np.r_[0:30], np.r_[30:45])]
+    table, oof = experiments.cross_validate(d, TINY, folds)
+    assert len(table) == 3 and np.isfinite(oof).all()
+
+
+def test_train_seeds_writes_weights_records_and_a_companion_cnn(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLAUCOMA_MODELS_DIR", str(tmp_path))
+    d = disc_data(n=60)
+    train, test = d.subset(np.arange(45)), d.subset(np.arange(45, 60))
+    data_dir = tmp_path / "data"
+    (data_dir / "Images_Square").mkdir(parents=True)
+    (data_dir / "G1020.csv").write_text("imageID,binaryLabels\n")
+    config = replace(TINY, scorer="texture")
+    records = experiments.train_seeds(train, test, config, [0, 1], data_dir, synthetic=True)
+    assert [r["seed"] for r in records] == [0, 1]
+    for r in records:
+        assert "texture model" in r["notes"] and "all training images" in r["notes"]
+        assert load_model(experiments.run_weights(r)).kind == "texture"
+        cnn = load_model(experiments.run_weights(r, experiments.COMPANION_CNN_FILE))
+        assert cnn.kind == "disc_cnn"
+        assert len(r["metrics"]["predictions"]["prob_glaucoma"]) == 15
+    assert experiments.choose_final(records)["metrics"]["validation"]["val_auc"] == max(
+        r["metrics"]["validation"]["val_auc"] for r in records)
+    summary = experiments.seed_summary(records)
+    assert list(summary.index) == ["seed 0", "seed 1", "mean", "std"]
+
+
+def test_confidence_table_splits_by_detector_confidence():
+    y = np.array([0, 1, 0, 1, 0, 1])
+    prob = np.array([0.1, 0.9, 0.2, 0.8, 0.9, 0.1])
+    conf = np.array([0.9, 0.9, 0.9, 0.9, 0.1, 0.1])
+    table = experiments.confidence_table(y, prob, 0.5, conf)
+    assert table.loc["confidence >= 0.8", "ROC AUC"] == pytest.approx(1.0)
+    assert table.loc["confidence < 0.8", "accuracy"] == pytest.approx(0.0)
+    assert table["images"].tolist() == [4, 2]
