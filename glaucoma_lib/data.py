@@ -171,6 +171,37 @@ def load_images(
     return images
 
 
+def _readable(path: Path, image_size: int) -> bool:
+    try:
+        read_resized(path, image_size)
+    except DataError as error:
+        warnings.warn(f"skipped: {error}", stacklevel=3)
+        return False
+    return True
+
+
+def load_labelled(
+    data_dir: str | os.PathLike, image_size: int = 64
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every readable labelled image of a data folder, sorted by image number, as
+    (uint8 images (N, 3, S, S), int64 labels, image IDs). Labels are paired by file name.
+
+    An image that cannot be read is named in a warning and left out; the rest proceed.
+    """
+    data_dir = Path(data_dir)
+    labels = read_labels(data_dir)
+    ids = labels["imageID"].tolist()
+    _check_image_folder(data_dir, ids)
+    readable = ids
+    try:
+        images = load_images(data_dir, ids, image_size)
+    except DataError:  # find every bad image, name each, and go on without them
+        readable = [i for i in ids if _readable(image_path(data_dir, i), image_size)]
+        images = load_images(data_dir, readable, image_size)
+    label_of = dict(zip(ids, labels["binaryLabels"], strict=True))
+    return images, np.array([label_of[i] for i in readable], np.int64), readable
+
+
 def image_inventory(data_dir: str | os.PathLike) -> pd.DataFrame:
     """Format, mode, size and file size of every listed image, read from the headers only."""
     data_dir = Path(data_dir)

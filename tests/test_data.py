@@ -206,3 +206,49 @@ def test_inventory_and_pixel_statistics(tmp_path):
     assert stats.loc["glaucoma", "R_mean"] == 1.0 and stats.loc["healthy", "R_mean"] == 0.0
     assert stats.loc["all", "images"] == 4
     assert paths.splits_dir(True) == paths.SPLITS_DIR / "synthetic"
+
+
+def make_airogs(folder, names_labels, corrupt=()):
+    """An EyePACS-AIROGS-light layout: images/ + labels.csv (image,label), colour = label."""
+    (folder / "images").mkdir(parents=True)
+    rows = ["image,label"]
+    for name, label in names_labels:
+        path = folder / "images" / name
+        if name in corrupt:
+            path.write_bytes(b"\xff\xd8 not really a jpeg")
+        else:
+            Image.new("RGB", (16, 16), (10, 200 * label, 30)).save(path, format="PNG")
+        rows.append(f"{name},{label}")
+    (folder / "labels.csv").write_text("\n".join(rows[:1] + rows[1:][::-1]) + "\n")
+    return folder
+
+
+def test_airogs_is_one_description_paired_by_name_and_skips_a_corrupt_image(tmp_path):
+    pairs = [("EyePACS-TRAIN-NRG-12.jpg", 0), ("EyePACS-TRAIN-RG-3.jpg", 1),
+             ("EyePACS-TRAIN-RG-40.jpg", 1), ("EyePACS-TRAIN-NRG-7.jpg", 0)]
+    folder = make_airogs(tmp_path / "airogs", pairs, corrupt={"EyePACS-TRAIN-RG-40.jpg"})
+    assert datasets.dataset_of(folder) is datasets.AIROGS
+    with pytest.warns(UserWarning, match=r"skipped: .*EyePACS-TRAIN-RG-40\.jpg"):
+        x, t, ids = data.load_labelled(folder, image_size=4)
+    assert ids == ["EyePACS-TRAIN-RG-3.jpg", "EyePACS-TRAIN-NRG-7.jpg", "EyePACS-TRAIN-NRG-12.jpg"]
+    np.testing.assert_array_equal(t, [1, 0, 0])
+    np.testing.assert_array_equal(x[:, 1, 0, 0] > 100, t == 1)  # each image has its own label
+    assert "EyePACS-AIROGS-light, 4 images" in data.describe_data(folder)
+
+
+def test_airogs_is_found_by_parameter_then_environment_then_data_folder(tmp_path, monkeypatch):
+    pairs = [("EyePACS-TRAIN-RG-1.jpg", 1), ("EyePACS-TRAIN-NRG-2.jpg", 0)]
+    explicit = make_airogs(tmp_path / "explicit", pairs)
+    from_env = make_airogs(tmp_path / "env", pairs)
+    default = make_airogs(tmp_path / "data" / "EyePACS-AIROGS-light", pairs)
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setenv("AIROGS_DATA", str(from_env))
+    assert data.find_optional(datasets.AIROGS, explicit) == explicit.resolve()
+    assert data.find_optional(datasets.AIROGS) == from_env.resolve()
+    monkeypatch.delenv("AIROGS_DATA")
+    assert data.find_optional(datasets.AIROGS) == default.resolve()
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "nowhere")
+    assert data.find_optional(datasets.AIROGS) is None
+    monkeypatch.setenv("AIROGS_DATA", str(tmp_path / "wrong"))
+    with pytest.raises(data.DataNotFoundError, match="AIROGS_DATA.*wrong"):
+        data.find_optional(datasets.AIROGS)
