@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from glaucoma_lib.disc_model import WEIGHTS_PATH, load_model
+from glaucoma_lib.models import WEIGHTS_PATH, load_model
 from glaucoma_lib.predict import CsvWriter, predict_stream
 
 LABEL_NAMES = {0: "healthy", 1: "glaucoma"}

@@ -7,7 +7,7 @@ model kinds with their weight files.
   disc-feature and texture scorers.
 
 Each kind writes and reads its own weight file: a pickle-free .npz whose ``__meta__`` entry holds
-``kind``, ``format_version`` and the configuration. ``load_model`` reads any of them.
+``kind``, ``format_version`` and the configuration; ``glaucoma_lib.models.load_model`` reads any.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import pandas as pd
 from glaucoma_lib import metrics, split
 from glaucoma_lib.augment import Augmenter
 from glaucoma_lib.data import read_labels
-from glaucoma_lib.disc import DiscLocation, crop_disc, load_disc_crops, locations_frame
+from glaucoma_lib.disc import DiscLocation, crop_disc, load_disc_crops
 from glaucoma_lib.features import RandomKernelFeatures, disc_features, pooled_responses
-from glaucoma_lib.files import WeightsError, json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.files import json_entry, read_npz, save_npz
 from glaucoma_lib.linear import LinearScorer, fit_linear
 from glaucoma_lib.nn.network import (
     META_KEY,
@@ -33,9 +33,7 @@ from glaucoma_lib.nn.network import (
     load_network,
 )
 from glaucoma_lib.nn.train import Trainer
-from glaucoma_lib.paths import WEIGHTS_DIR
 
-WEIGHTS_PATH = WEIGHTS_DIR / "final.npz"  # the model `predict` uses by default
 FORMAT_VERSION = 2
 SCORERS = ("cnn", "texture", "stack")
 
@@ -124,12 +122,11 @@ def load_disc_data(data_dir: str | Path, config: DiscModelConfig) -> tuple[DiscD
     return everything.subset(np.arange(n_train)), everything.subset(np.arange(n_train, len(ids)))
 
 
-def crops_for(squares: list[np.ndarray], locs: list[DiscLocation], config: DiscModelConfig,
-              names: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+def crops_for(squares: list[np.ndarray], locs: list[DiscLocation],
+              config: DiscModelConfig) -> np.ndarray:
     """Model inputs for 512x512 squares with their detected discs (what predict feeds a model)."""
-    x = np.stack([crop_disc(s, loc, config.crop_size, config.input_size)
-                  for s, loc in zip(squares, locs, strict=True)]).astype(np.float32) / 255.0
-    return x, locations_frame(names, locs)
+    return np.stack([crop_disc(s, loc, config.crop_size, config.input_size)
+                     for s, loc in zip(squares, locs, strict=True)]).astype(np.float32) / 255.0
 
 
 # ---------------------------------------------------------------------------- the CNN
@@ -201,6 +198,9 @@ class TextureModel:
     def features(self, x: np.ndarray) -> np.ndarray:
         return pooled_responses(x, self.kernels, self.dilations)
 
+    def inputs(self, squares: list[np.ndarray], locs: list[DiscLocation]) -> np.ndarray:
+        return crops_for(squares, locs, self.config)
+
     def predict_proba(self, x: np.ndarray, locations: pd.DataFrame | None = None) -> np.ndarray:
         return self.scorer.predict_proba(self.features(x))
 
@@ -231,6 +231,9 @@ class DiscCnnModel:
     stacker: LinearScorer | None = None
     kind = "disc_cnn"
 
+    def inputs(self, squares: list[np.ndarray], locs: list[DiscLocation]) -> np.ndarray:
+        return crops_for(squares, locs, self.config)
+
     def stack_inputs(self, x: np.ndarray, locations: pd.DataFrame) -> np.ndarray:
         """Logits the stacker combines: CNN, then disc features and texture when in use."""
         cols = [_logit(self.network.predict_proba(x)[:, 1])]
@@ -260,31 +263,6 @@ class DiscCnnModel:
 
 
 DiscModel = TextureModel | DiscCnnModel
-MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel)}
-
-
-def load_model(path: str | Path | None = None) -> DiscModel:
-    """Any model weight file (default: the committed final model), dispatched on its ``kind``."""
-    path = Path(path) if path is not None else WEIGHTS_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such weight file")
-    header = read_json_entry(path, META_KEY)
-    expected = (f"a glaucoma_lib model file ({META_KEY} with kind in {sorted(MODEL_KINDS)} and "
-                f"format_version {FORMAT_VERSION})")
-    if not isinstance(header, dict) or "kind" not in header:
-        if isinstance(header, dict) and "improved_config" in header:
-            raise WeightsError(f"{path}: an old-format (version 1) model file; expected "
-                               f"{expected}. Rebuild it with notebook 06 (make report).")
-        raise WeightsError(f"{path}: not a model file; expected {expected}")
-    if header.get("format_version") != FORMAT_VERSION or header["kind"] not in MODEL_KINDS:
-        raise WeightsError(f"{path}: kind {header.get('kind')!r}, format_version "
-                           f"{header.get('format_version')!r}; expected {expected}")
-    try:
-        return MODEL_KINDS[header["kind"]].load(path, header)
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, WeightsError):
-            raise
-        raise WeightsError(f"{path}: malformed {header['kind']} model entry ({error!r})") from None
 
 
 # ---------------------------------------------------------------------------- fitting

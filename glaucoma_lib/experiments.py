@@ -16,7 +16,6 @@ import pandas as pd
 from glaucoma_lib import metrics, split
 from glaucoma_lib.data import data_checksum
 from glaucoma_lib.disc_model import (
-    WEIGHTS_PATH,
     DiscData,
     DiscModel,
     DiscModelConfig,
@@ -26,6 +25,7 @@ from glaucoma_lib.disc_model import (
 )
 from glaucoma_lib.features import disc_features
 from glaucoma_lib.linear import fit_linear
+from glaucoma_lib.models import WEIGHTS_PATH
 from glaucoma_lib.original import ORIGINAL_REPORTED
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.records import WEIGHTS_FILE, read_run_record, write_run_record

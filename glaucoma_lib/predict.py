@@ -20,9 +20,9 @@ import pandas as pd
 from PIL import Image
 
 from glaucoma_lib.datasets import DataError
-from glaucoma_lib.disc import locate_discs
-from glaucoma_lib.disc_model import DiscModel, crops_for, load_model
+from glaucoma_lib.disc import locate_discs, locations_frame
 from glaucoma_lib.images import read_image
+from glaucoma_lib.models import Model, load_model
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SIDE = 512
@@ -87,12 +87,11 @@ def _read(item: str | np.ndarray, index: int) -> tuple[str, np.ndarray | None, s
         return item, None, str(error) if item in str(error) else f"{item}: {error}"
 
 
-def _score_batch(model: DiscModel, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
+def _score_batch(model: Model, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
     squares = [to_square(rgb) for _, rgb in batch]
     locs = locate_discs([s[0] for s in squares])
-    x, locations = crops_for([s[0] for s in squares], locs, model.config,
-                             [name for name, _ in batch])
-    prob = model.predict_proba(x, locations)
+    x = model.inputs([s[0] for s in squares], locs)
+    prob = model.predict_proba(x, locations_frame([name for name, _ in batch], locs))
     out = []
     for (name, _), (_, scale, px, py), loc, p in zip(batch, squares, locs, prob, strict=True):
         out.append(Prediction(name, float(p), int(p >= model.threshold),
@@ -100,7 +99,7 @@ def _score_batch(model: DiscModel, batch: list[tuple[str, np.ndarray]]) -> list[
     return out
 
 
-def predict_stream(inputs: Iterable, model: DiscModel | None = None,
+def predict_stream(inputs: Iterable, model: Model | None = None,
                    batch_size: int = 32) -> Iterator[Prediction]:
     """Yield one Prediction per input image, in order, holding at most one batch in memory."""
     model = model if model is not None else load_model()

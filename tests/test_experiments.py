@@ -7,7 +7,7 @@ import pytest
 from conftest import TINY, disc_data
 
 from glaucoma_lib import experiments
-from glaucoma_lib.disc_model import load_model
+from glaucoma_lib.models import load_model
 
 
 def test_texture_model_learns_the_planted_signal():

@@ -6,7 +6,7 @@ import pytest
 from conftest import fundus
 from PIL import Image
 
-from glaucoma_lib.disc_model import load_model
+from glaucoma_lib.models import load_model
 from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
 
 
