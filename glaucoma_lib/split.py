@@ -102,6 +102,24 @@ def random_folds(n: int, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np
     return _folds_from_blocks(n, np.array_split(permutation, k))
 
 
+def stratified_folds(
+    t: np.ndarray, k: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random k folds with each class spread evenly over them, for a data set without image
+    numbers that group an eye (EyePACS-AIROGS-light); they cannot keep one patient's two eyes
+    or repeat visits apart, since no patient identifiers are published."""
+    t = np.asarray(t)
+    if not 2 <= k <= np.bincount(t).min():
+        raise ValueError(f"k must be in 2..{np.bincount(t).min()} (the smaller class), got {k}")
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(t), dtype=np.int64)
+    for label in np.unique(t):
+        members = rng.permutation(np.flatnonzero(t == label))
+        fold_of[members] = (np.arange(len(members)) + rng.integers(k)) % k
+    blocks = [np.flatnonzero(fold_of == f) for f in range(k)]
+    return _folds_from_blocks(len(t), blocks)
+
+
 def directory_listing(
     folder: str | os.PathLike, ids: Iterable[str], raw: bool = False
 ) -> list[str]:
