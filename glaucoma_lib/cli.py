@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from glaucoma_lib.disc_model import WEIGHTS_PATH, load_model
-from glaucoma_lib.predict import CsvWriter, predict_stream
+from glaucoma_lib.predict import CsvWriter, output_clash, predict_stream
 
 LABEL_NAMES = {0: "healthy", 1: "glaucoma"}
 
@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    clash = output_clash(args.csv, args.inputs) if args.csv else None
+    if clash:
+        print(f"error: {clash}", file=sys.stderr)
+        return 3
     try:
         model = load_model(args.weights)
     except (OSError, ValueError) as error:

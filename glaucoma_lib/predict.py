@@ -62,6 +62,30 @@ def iter_inputs(inputs: Iterable) -> Iterator[str | np.ndarray]:
             yield str(path)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def output_clash(out: str | os.PathLike, inputs: Iterable) -> str | None:
+    """Why writing ``out`` would destroy an input (None if it would not): it is an input, the same
+    file under another name (symlink, hard link), or an image file inside an input folder."""
+    out = Path(out)
+    target = out.resolve()
+    for item in inputs:
+        if isinstance(item, np.ndarray):
+            continue
+        given = Path(item)
+        if target == given.resolve() or _same_file(out, given):
+            return f"{out} is also an input ({given}); refusing to overwrite it"
+        inside = given.is_dir() and given.resolve() in target.parents
+        if inside and out.suffix.lower() in IMAGE_SUFFIXES:
+            return f"{out} is inside the input folder {given} and would be scored; refusing"
+    return None
+
+
 def to_square(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float, float, float]:
     """Pad to a square with black, resize to side x side; returns (image, scale, pad_x, pad_y)
     where native = resized * scale - pad."""

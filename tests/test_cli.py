@@ -39,3 +39,20 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "glaucoma_lib", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "predict" in done.stdout
+
+
+def test_csv_that_is_an_input_is_refused_before_anything_runs(folder, weights, tmp_path, capsys):
+    photo = folder / "a.jpg"
+    before = photo.read_bytes()
+    link = tmp_path / "link.jpg"
+    link.symlink_to(photo)
+    hard = tmp_path / "hard.csv"
+    hard.hardlink_to(photo)
+    for inputs, out in [([photo], photo), ([photo], link), ([link], photo), ([photo], hard),
+                        ([folder], folder / "new.jpg"), ([folder], folder / "sub" / "b.png")]:
+        code = cli.main(["predict", *map(str, inputs), "--weights", str(weights), "--csv",
+                         str(out)])
+        err = capsys.readouterr()
+        assert code == 3 and "refusing" in err.err and err.out == ""
+    assert photo.read_bytes() == before
+    assert not (folder / "new.jpg").exists()
