@@ -266,8 +266,10 @@ MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel)}
 def load_model(path: str | Path | None = None) -> DiscModel:
     """Any model weight file (default: the committed final model), dispatched on its ``kind``."""
     path = Path(path) if path is not None else WEIGHTS_PATH
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such weight file")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a regular file (a folder, FIFO or device)")
     header = read_json_entry(path, META_KEY)
     expected = (f"a glaucoma_lib model file ({META_KEY} with kind in {sorted(MODEL_KINDS)} and "
                 f"format_version {FORMAT_VERSION})")
@@ -281,9 +283,10 @@ def load_model(path: str | Path | None = None) -> DiscModel:
                            f"{header.get('format_version')!r}; expected {expected}")
     try:
         return MODEL_KINDS[header["kind"]].load(path, header)
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, WeightsError):
-            raise
+    except WeightsError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError,
+            OverflowError, MemoryError) as error:
         raise WeightsError(f"{path}: malformed {header['kind']} model entry ({error!r})") from None
 
 

@@ -68,8 +68,10 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def _open_npz(path: Path) -> zipfile.ZipFile:
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(f"{path}: file not found")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a regular file (a folder, FIFO or device)")
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: file is empty")
     try:

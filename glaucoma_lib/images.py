@@ -60,6 +60,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _open_rgb(path: Path, draft_side: int | None = None) -> Image.Image:
     """Open, check the header's pixel count, decode and convert to RGB; errors become DataError."""
+    if path.exists() and not path.is_file():
+        raise DataError(f"{path}: not a regular file (a folder, FIFO or device is never read)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

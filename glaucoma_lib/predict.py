@@ -56,8 +56,9 @@ def iter_inputs(inputs: Iterable) -> Iterator[str | np.ndarray]:
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
-                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                        yield str(Path(root) / name)
+                    found = Path(root) / name
+                    if found.suffix.lower() in IMAGE_SUFFIXES and found.is_file():
+                        yield str(found)  # regular files only: a FIFO would block the read
         else:
             yield str(path)
 
@@ -171,7 +172,9 @@ class CsvWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                         dir=self.path.parent)
-        self.fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        # Names that are not valid UTF-8 are written back as their original bytes, so the
+        # CSV's path column opens the very file (read it with errors="surrogateescape").
+        self.fh = os.fdopen(fd, "w", newline="", encoding="utf-8", errors="surrogateescape")
         self.writer = csv.writer(self.fh)
         self.writer.writerow(CSV_COLUMNS)
 
