@@ -103,14 +103,14 @@ def _score(args: argparse.Namespace, model, writer: CsvWriter | None,
            out: _Stdout) -> tuple[int, int]:
     n_ok = n_failed = 0
     for p in predict_stream(args.inputs, model, args.batch_size):
+        if writer:
+            writer.write(p)
         if not p.ok:
             n_failed += 1
-            print(f"skipped: {printable(p.error)}", file=sys.stderr)
+            print(f"skipped: {printable(p.path)}: {printable(p.status)}", file=sys.stderr)
             continue
         n_ok += 1
         out.line(_result_line(p))
-        if writer:
-            writer.write(p)
         if out.closed and writer is None:
             break
     return n_ok, n_failed

@@ -1,7 +1,8 @@
 """Glaucoma probability for new fundus photographs with the committed (or a given) model.
 
 Images stream through in small batches (read, find the disc, crop, score), so memory does not
-grow with the number of images; an unreadable file is reported and skipped, never fatal.
+grow with the number of images. Every input gets exactly one result: an image that cannot be
+scored keeps its place with a ``status`` saying why (e.g. "unreadable: ..."), never fatal.
 Any size works: the image is padded to a square and resized to 512x512 (the training geometry),
 and the disc position is reported back in the original image's pixels.
 """
@@ -26,23 +27,24 @@ from glaucoma_lib.images import read_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SIDE = 512
-CSV_COLUMNS = ["path", "probability", "label", "disc_x", "disc_y"]
+CSV_COLUMNS = ["path", "probability", "label", "disc_x", "disc_y", "status"]
+OK = "ok"
 
 
 @dataclass
 class Prediction:
-    """One image's result; ``error`` is set (and the numbers are NaN) when it could not be read."""
+    """One image's result; a status other than "ok" means no verdict (the numbers are NaN)."""
 
     path: str
     probability: float = float("nan")
     label: int = -1
     disc_x: float = float("nan")
     disc_y: float = float("nan")
-    error: str = ""
+    status: str = OK
 
     @property
     def ok(self) -> bool:
-        return not self.error
+        return self.status == OK
 
 
 def iter_inputs(inputs: Iterable) -> Iterator[str | np.ndarray]:
@@ -101,15 +103,17 @@ def to_square(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float, flo
 
 
 def _read(item: str | np.ndarray, index: int) -> tuple[str, np.ndarray | None, str]:
+    """(name, image or None, status); the status names the problem, the name the input."""
     if isinstance(item, np.ndarray):
         name = f"<array {index}>"
         if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
-            return name, None, f"{name}: expected uint8 (H, W, 3), got {item.dtype} {item.shape}"
-        return name, item, ""
+            problem = f"expected uint8 (H, W, 3), got {item.dtype} {item.shape}"
+            return name, None, f"unreadable: {problem}"
+        return name, item, OK
     try:
-        return item, read_image(item), ""
+        return item, read_image(item), OK
     except (DataError, OSError, ValueError) as error:
-        return item, None, str(error) if item in str(error) else f"{item}: {error}"
+        return item, None, f"unreadable: {str(error).removeprefix(f'{item}: ')}"
 
 
 def _score_batch(model: DiscModel, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
@@ -139,8 +143,8 @@ def predict_stream(inputs: Iterable, model: DiscModel | None = None,
         pending.clear()
 
     for index, item in enumerate(iter_inputs(inputs)):
-        name, rgb, error = _read(item, index)
-        pending.append((index, Prediction(name, error=error) if rgb is None else (name, rgb)))
+        name, rgb, status = _read(item, index)
+        pending.append((index, Prediction(name, status=status) if rgb is None else (name, rgb)))
         if sum(not isinstance(p, Prediction) for _, p in pending) >= batch_size:
             yield from flush()
     yield from flush()
@@ -151,7 +155,7 @@ def predict(paths_or_arrays, weights: str | Path | None = None, batch_size: int 
     """Glaucoma probability, label at the model's threshold and disc position for each image.
 
     ``paths_or_arrays``: a path, an (H, W, 3) uint8 array, or a list of paths (files or folders)
-    and arrays. Returns a DataFrame (columns path, probability, label, disc_x, disc_y, error)
+    and arrays. Returns a DataFrame (columns CSV_COLUMNS, one row per input image, in order)
     or, with as_frame=False, a list of Prediction.
     """
     if isinstance(paths_or_arrays, str | Path | np.ndarray):
@@ -160,8 +164,7 @@ def predict(paths_or_arrays, weights: str | Path | None = None, batch_size: int 
     results = list(predict_stream(paths_or_arrays, model, batch_size))
     if not as_frame:
         return results
-    return pd.DataFrame([asdict(r) for r in results],
-                        columns=[*CSV_COLUMNS, "error"])
+    return pd.DataFrame([asdict(r) for r in results], columns=CSV_COLUMNS)
 
 
 class CsvWriter:
@@ -179,8 +182,10 @@ class CsvWriter:
         self.writer.writerow(CSV_COLUMNS)
 
     def write(self, p: Prediction) -> None:
-        self.writer.writerow([p.path, f"{p.probability:.6f}", p.label, f"{p.disc_x:.1f}",
-                              f"{p.disc_y:.1f}"])
+        """One row per input; without a verdict the numbers are left empty, the status says why."""
+        numbers = ([f"{p.probability:.6f}", p.label, f"{p.disc_x:.1f}", f"{p.disc_y:.1f}"]
+                   if p.ok else ["", "", "", ""])
+        self.writer.writerow([p.path, *numbers, p.status])
 
     def commit(self) -> None:
         self.fh.close()

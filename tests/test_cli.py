@@ -31,7 +31,12 @@ def test_any_failure_gives_nonzero_exit_but_others_still_scored(folder, weights,
     captured = capsys.readouterr()
     assert code == 1
     assert "broken.jpg" in captured.err and "nope.jpg" in captured.err
-    assert len(pd.read_csv(out)) == 2
+    table = pd.read_csv(out)
+    assert len(table) == 4  # one row per input file, failed ones included
+    failed = table[table["status"] != "ok"]
+    assert sorted(Path(p).name for p in failed["path"]) == ["broken.jpg", "nope.jpg"]
+    assert failed["probability"].isna().all() and failed["label"].isna().all()
+    assert failed["status"].str.startswith("unreadable: ").all()
 
 
 def test_bad_weights_file_is_a_clear_error(folder, tmp_path, capsys):  # noqa: F811

@@ -13,9 +13,10 @@ from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, pr
 def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):
     df = predict(folder, weights=weights)
     assert list(df["path"].map(lambda p: p.split("/")[-1])) == ["a.jpg", "broken.jpg", "b.png"]
-    bad = df[df["error"] != ""]
-    assert len(bad) == 1 and "broken.jpg" in bad["error"].iloc[0]
-    good = df[df["error"] == ""]
+    bad = df[df["status"] != "ok"]
+    assert len(bad) == 1 and bad["status"].iloc[0].startswith("unreadable: ")
+    assert bad["path"].iloc[0].endswith("broken.jpg")
+    good = df[df["status"] == "ok"]
     assert good["probability"].between(0, 1).all()
     assert set(good["label"]) <= {0, 1}
 
@@ -34,7 +35,7 @@ def test_arrays_and_paths_agree(folder, weights):
     assert res[0].path == "<array 0>"
     assert res[0].probability == pytest.approx(res[1].probability)
     wrong = predict(np.zeros((4, 4), np.uint8), weights=weights)
-    assert "expected uint8 (H, W, 3)" in wrong.loc[0, "error"]
+    assert "expected uint8 (H, W, 3)" in wrong.loc[0, "status"]
 
 
 def test_batch_size_does_not_change_results(folder, weights):
@@ -57,15 +58,17 @@ def test_csv_writer_is_atomic(tmp_path):
     out = tmp_path / "res.csv"
     w = CsvWriter(out)
     w.write(Prediction("x.jpg", 0.25, 0, 10.0, 20.0))
+    w.write(Prediction("y.jpg", status="unreadable: truncated"))
     assert not out.exists()
     w.commit()
     df = pd.read_csv(out)
     assert list(df.columns) == CSV_COLUMNS and df.loc[0, "probability"] == 0.25
+    assert df.loc[1, "status"] == "unreadable: truncated" and np.isnan(df.loc[1, "probability"])
     w2 = CsvWriter(out)
     w2.abort()
-    assert pd.read_csv(out).shape == (1, 5) and len(list(tmp_path.iterdir())) == 1
+    assert pd.read_csv(out).shape == (2, 6) and len(list(tmp_path.iterdir())) == 1
 
 
 def test_predict_takes_a_single_path(folder, weights):
     df = predict(folder / "a.jpg", weights=weights)
-    assert len(df) == 1 and df.loc[0, "error"] == ""
+    assert len(df) == 1 and df.loc[0, "status"] == "ok"
