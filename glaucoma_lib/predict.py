@@ -3,8 +3,10 @@
 Images stream through in small batches (read, find the disc, crop, score), so memory does not
 grow with the number of images. Every input gets exactly one result: an image that cannot be
 scored keeps its place with a ``status`` saying why (e.g. "unreadable: ..."), never fatal.
-Any size works: the image is padded to a square and resized to 512x512 (the training geometry),
-and the disc position is reported back in the original image's pixels.
+Any size works: the image is turned upright as a viewer shows it (EXIF orientation), a JPEG is
+decoded at reduced size (libjpeg's draft mode, never below 512 px), padded to a square and
+resized to 512x512 (the training geometry); the disc position is reported back in the pixels of
+the photograph as displayed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from PIL import Image
 from glaucoma_lib.datasets import DataError
 from glaucoma_lib.disc import locate_discs
 from glaucoma_lib.disc_model import DiscModel, crops_for, load_model
-from glaucoma_lib.images import read_image
+from glaucoma_lib.images import read_working
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SIDE = 512
@@ -102,50 +104,67 @@ def to_square(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float, flo
     return np.asarray(canvas.resize((side, side), Image.BILINEAR)), n / side, pad_x, pad_y
 
 
-def _read(item: str | np.ndarray, index: int) -> tuple[str, np.ndarray | None, str]:
-    """(name, image or None, status); the status names the problem, the name the input."""
+@dataclass(frozen=True)
+class _Square:
+    """What a batch holds per image: the 512x512 working square (never the full-size decode)
+    and the map back to the photograph's displayed pixels, native = square * scale - offset."""
+
+    name: str
+    image: np.ndarray
+    scale: tuple[float, float]
+    offset: tuple[float, float]
+
+
+def _square(name: str, rgb: np.ndarray, displayed: tuple[int, int]) -> _Square:
+    square, scale, pad_x, pad_y = to_square(rgb)
+    fx, fy = displayed[0] / rgb.shape[1], displayed[1] / rgb.shape[0]
+    return _Square(name, square, (scale * fx, scale * fy), (pad_x * fx, pad_y * fy))
+
+
+def _read(item: str | np.ndarray, index: int) -> _Square | Prediction:
+    """The working square, or a Prediction whose status says why there is none."""
     if isinstance(item, np.ndarray):
         name = f"<array {index}>"
         if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
             problem = f"expected uint8 (H, W, 3), got {item.dtype} {item.shape}"
-            return name, None, f"unreadable: {problem}"
-        return name, item, OK
+            return Prediction(name, status=f"unreadable: {problem}")
+        return _square(name, item, (item.shape[1], item.shape[0]))
     try:
-        return item, read_image(item), OK
+        return _square(item, *read_working(item, SIDE))
     except (DataError, OSError, ValueError) as error:
-        return item, None, f"unreadable: {str(error).removeprefix(f'{item}: ')}"
+        return Prediction(item, status=f"unreadable: {str(error).removeprefix(f'{item}: ')}")
 
 
-def _score_batch(model: DiscModel, batch: list[tuple[str, np.ndarray]]) -> list[Prediction]:
-    squares = [to_square(rgb) for _, rgb in batch]
-    locs = locate_discs([s[0] for s in squares])
-    x, locations = crops_for([s[0] for s in squares], locs, model.config,
-                             [name for name, _ in batch])
+def _score_batch(model: DiscModel, batch: list[_Square]) -> list[Prediction]:
+    images = [s.image for s in batch]
+    locs = locate_discs(images)
+    x, locations = crops_for(images, locs, model.config, [s.name for s in batch])
     prob = model.predict_proba(x, locations)
     out = []
-    for (name, _), (_, scale, px, py), loc, p in zip(batch, squares, locs, prob, strict=True):
-        out.append(Prediction(name, float(p), int(p >= model.threshold),
-                              float(loc.x * scale - px), float(loc.y * scale - py)))
+    for s, loc, p in zip(batch, locs, prob, strict=True):
+        out.append(Prediction(s.name, float(p), int(p >= model.threshold),
+                              float(loc.x * s.scale[0] - s.offset[0]),
+                              float(loc.y * s.scale[1] - s.offset[1])))
     return out
 
 
 def predict_stream(inputs: Iterable, model: DiscModel | None = None,
                    batch_size: int = 32) -> Iterator[Prediction]:
-    """Yield one Prediction per input image, in order, holding at most one batch in memory."""
+    """Yield one Prediction per input image, in order, holding at most one batch of 512x512
+    working squares in memory."""
     model = model if model is not None else load_model()
-    pending: list[tuple[int, Prediction | tuple[str, np.ndarray]]] = []
+    pending: list[_Square | Prediction] = []
 
     def flush() -> Iterator[Prediction]:
-        good = [(i, item) for i, item in pending if not isinstance(item, Prediction)]
-        scored = iter(_score_batch(model, [item for _, item in good]) if good else [])
-        for _, item in pending:
+        good = [item for item in pending if isinstance(item, _Square)]
+        scored = iter(_score_batch(model, good) if good else [])
+        for item in pending:
             yield item if isinstance(item, Prediction) else next(scored)
         pending.clear()
 
     for index, item in enumerate(iter_inputs(inputs)):
-        name, rgb, status = _read(item, index)
-        pending.append((index, Prediction(name, status=status) if rgb is None else (name, rgb)))
-        if sum(not isinstance(p, Prediction) for _, p in pending) >= batch_size:
+        pending.append(_read(item, index))
+        if sum(isinstance(p, _Square) for p in pending) >= batch_size:
             yield from flush()
     yield from flush()
 

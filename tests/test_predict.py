@@ -6,6 +6,9 @@ import pytest
 from conftest import fundus
 from PIL import Image
 
+from glaucoma_lib import images
+from glaucoma_lib import predict as predict_module
+from glaucoma_lib.disc import locate_discs
 from glaucoma_lib.disc_model import load_model
 from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
 
@@ -72,3 +75,55 @@ def test_csv_writer_is_atomic(tmp_path):
 def test_predict_takes_a_single_path(folder, weights):
     df = predict(folder / "a.jpg", weights=weights)
     assert len(df) == 1 and df.loc[0, "status"] == "ok"
+
+
+def rotated_with_exif(displayed: Image.Image, path):
+    """Stored turned a quarter left, with EXIF orientation 6 saying 'turn right to display'."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    displayed.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+    return path
+
+
+def test_exif_orientation_is_applied_in_predict_loader_and_localiser(tmp_path, weights):
+    displayed = Image.fromarray(fundus((150, 330))).resize((640, 480))
+    path = rotated_with_exif(displayed, tmp_path / "image_0.jpg")
+    upright = images.read_image(path)
+    assert upright.shape == (480, 640, 3)
+    assert np.abs(upright.astype(int) - np.asarray(displayed)).mean() < 4
+    assert locate_discs([upright])[0].x == pytest.approx(150 * 640 / 512, abs=20)
+    df = predict(path, weights=weights)
+    assert df.loc[0, "disc_x"] == pytest.approx(150 * 640 / 512, abs=20)
+    assert df.loc[0, "disc_y"] == pytest.approx(330 * 480 / 512, abs=20)
+    small = images.read_resized(path, 64)
+    reference = np.asarray(Image.fromarray(fundus((150, 330))).resize((64, 64), Image.BOX))
+    assert np.abs(small[8:56].astype(int) - reference[8:56]).mean() < 25
+    assert "exif" in images.PIPELINE  # the loader's cache key changed with its decode
+
+
+def test_large_jpeg_is_decoded_reduced_and_positions_stay_native(tmp_path, weights,
+                                                                  monkeypatch):
+    big = Image.fromarray(fundus((370, 250))).resize((4096, 4096))
+    big.save(tmp_path / "big.jpg", quality=90)
+    working, displayed = images.read_working(tmp_path / "big.jpg", 512)
+    assert displayed == (4096, 4096) and working.shape == (512, 512, 3)
+    held = []
+    real = predict_module._score_batch
+    monkeypatch.setattr(predict_module, "_score_batch",
+                        lambda model, batch: held.extend(s.image.shape for s in batch)
+                        or real(model, batch))
+    df = predict([tmp_path / "big.jpg"] * 3, weights=weights, batch_size=3)
+    assert held == [(512, 512, 3)] * 3  # a batch holds working squares, not 4096 px decodes
+    assert df["disc_x"].iloc[0] == pytest.approx(370 * 8, abs=120)
+
+
+def test_declared_size_above_the_limit_is_refused_from_the_header(tmp_path, weights):
+    out = tmp_path / "small.jpg"
+    Image.new("RGB", (16, 16), (200, 80, 40)).save(out)
+    data = bytearray(out.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (8000).to_bytes(2, "big") * 2  # 64 Mpx declared in the header
+    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    df = predict(tmp_path / "bomb.jpg", weights=weights)
+    status = df.loc[0, "status"]
+    assert status.startswith("unreadable: ") and "exceeds the limit" in status
