@@ -23,7 +23,7 @@ import pandas as pd
 from PIL import Image
 
 from glaucoma_lib.datasets import DataError
-from glaucoma_lib.disc import locate_discs
+from glaucoma_lib.disc import fundus_found, locate_discs
 from glaucoma_lib.disc_model import DiscModel, crops_for, load_model
 from glaucoma_lib.images import read_working
 
@@ -31,6 +31,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SIDE = 512
 CSV_COLUMNS = ["path", "probability", "label", "disc_x", "disc_y", "status"]
 OK = "ok"
+NO_FUNDUS = "no fundus found"
 
 
 @dataclass
@@ -136,16 +137,19 @@ def _read(item: str | np.ndarray, index: int) -> _Square | Prediction:
 
 
 def _score_batch(model: DiscModel, batch: list[_Square]) -> list[Prediction]:
-    images = [s.image for s in batch]
-    locs = locate_discs(images)
-    x, locations = crops_for(images, locs, model.config, [s.name for s in batch])
-    prob = model.predict_proba(x, locations)
-    out = []
-    for s, loc, p in zip(batch, locs, prob, strict=True):
-        out.append(Prediction(s.name, float(p), int(p >= model.threshold),
-                              float(loc.x * s.scale[0] - s.offset[0]),
-                              float(loc.y * s.scale[1] - s.offset[1])))
-    return out
+    """Find the discs; images without a fundus get no verdict and are not scored at all."""
+    locs = locate_discs([s.image for s in batch])
+    found = [(s, loc) for s, loc in zip(batch, locs, strict=True) if fundus_found(s.image, loc)]
+    scored = {}
+    if found:
+        x, locations = crops_for([s.image for s, _ in found], [loc for _, loc in found],
+                                 model.config, [s.name for s, _ in found])
+        prob = model.predict_proba(x, locations)
+        for (s, loc), p in zip(found, prob, strict=True):
+            scored[id(s)] = Prediction(s.name, float(p), int(p >= model.threshold),
+                                       float(loc.x * s.scale[0] - s.offset[0]),
+                                       float(loc.y * s.scale[1] - s.offset[1]))
+    return [scored.get(id(s), Prediction(s.name, status=NO_FUNDUS)) for s in batch]
 
 
 def predict_stream(inputs: Iterable, model: DiscModel | None = None,

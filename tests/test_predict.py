@@ -1,5 +1,8 @@
 """predict(): files, folders, arrays, odd sizes, unreadable files, streaming, atomic CSV."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,3 +130,36 @@ def test_declared_size_above_the_limit_is_refused_from_the_header(tmp_path, weig
     df = predict(tmp_path / "bomb.jpg", weights=weights)
     status = df.loc[0, "status"]
     assert status.startswith("unreadable: ") and "exceeds the limit" in status
+
+
+def blank_frames():
+    rng = np.random.default_rng(0)
+    frames = {"black": np.zeros((300, 400, 3), np.uint8),
+              "white": np.full((512, 512, 3), 255, np.uint8),
+              "grey": np.full((512, 512, 3), 128, np.uint8)}
+    for k in range(5):
+        frames[f"noise{k}"] = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    return frames
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_frames_without_a_fundus_get_no_verdict(tmp_path, weights):
+    paths = []
+    for name, frame in blank_frames().items():
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(frame).save(paths[-1])
+    paths.append(tmp_path / "transparent.png")
+    Image.new("RGBA", (256, 256), (200, 80, 40, 0)).save(paths[-1])
+    paths.append(tmp_path / "real.png")
+    Image.fromarray(fundus()).save(paths[-1])
+    df = predict(paths, weights=weights)
+    assert list(df["status"]) == ["no fundus found"] * (len(paths) - 1) + ["ok"]
+    assert df["probability"].iloc[:-1].isna().all() and (df["label"].iloc[:-1] == -1).all()
+
+
+@pytest.mark.skipif(not os.environ.get("GLAUCOMA_DATA"), reason="GLAUCOMA_DATA not set")
+def test_real_g1020_images_keep_their_verdict(weights):
+    folder = Path(os.environ["GLAUCOMA_DATA"]) / "Images_Square"
+    picks = [folder / f"image_{n}.jpg" for n in (0, 1, 3, 5, 2000, 2562)]
+    df = predict([p for p in picks if p.is_file()], weights=weights)
+    assert len(df) >= 4 and (df["status"] == "ok").all()
