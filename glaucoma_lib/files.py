@@ -163,13 +163,14 @@ def read_npz(
     return arrays
 
 
-def read_json_entry(path: str | os.PathLike, key: str) -> Any:
-    """The JSON stored under `key` by json_entry, parsed, or None if absent."""
+def read_json_entry(path: str | os.PathLike, key: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The JSON stored under `key` by json_entry, parsed, or None if absent; an entry declaring
+    more than ``max_bytes`` is refused from its header."""
     path = Path(path)
     with _open_npz(path) as zf:
         if key + ".npy" not in zf.namelist():
             return None
-        array = _read_member(zf, path, key, max_bytes=MAX_JSON_BYTES)
+        array = _read_member(zf, path, key, max_bytes=max_bytes)
     if array.dtype != np.uint8 or array.ndim != 1:
         raise WeightsError(f"{path}: entry {key!r} is not a UTF-8 JSON byte string")
     try:
