@@ -131,10 +131,6 @@ def run_predict(args: argparse.Namespace) -> int:
     out = _Stdout()
     try:
         n_ok, n_failed = _score(args, model, writer, out)
-    except KeyboardInterrupt:
-        if writer:
-            writer.abort()
-        return _fail("interrupted; no CSV written", EXIT_INTERRUPTED)
     except BaseException:
         if writer:
             writer.abort()
@@ -160,4 +156,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_predict(args)
+    try:
+        return run_predict(args)
+    except KeyboardInterrupt:  # at any point, also while the model loads
+        return _fail("interrupted; no CSV written", EXIT_INTERRUPTED)
