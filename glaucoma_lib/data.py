@@ -30,7 +30,7 @@ from glaucoma_lib.datasets import (
 from glaucoma_lib.images import DECODE_ERRORS, IMAGE_FORMATS, read_resized
 from glaucoma_lib.labels import read_labels
 from glaucoma_lib.paths import shown
-from glaucoma_lib.split import original_split
+from glaucoma_lib.split import MIN_SPLIT_IMAGES, original_split
 
 __all__ = ["AIROGS", "G1020", "DataError", "DataNotFoundError", "read_labels"]
 
@@ -293,6 +293,9 @@ def load_glaucoma(
     data_dir = resolve_data_dir(data_dir)
     labels = read_labels(data_dir)
     ids = labels["imageID"].tolist()
+    if len(ids) < MIN_SPLIT_IMAGES:  # before any image is decoded
+        raise DataError(f"{data_dir}: {len(ids)} image(s) listed; the train/test split needs at "
+                        f"least {MIN_SPLIT_IMAGES}, or the test split would be empty")
     _check_image_folder(data_dir, ids)
     images = load_images(data_dir, ids, image_size)
     if channel_order == "hwc_reshape":

@@ -12,7 +12,7 @@ Each kind writes and reads its own weight file: a pickle-free .npz whose ``__met
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +22,26 @@ from glaucoma_lib import metrics, split
 from glaucoma_lib.augment import Augmenter
 from glaucoma_lib.data import read_labels
 from glaucoma_lib.disc import DiscLocation, crop_disc, load_disc_crops
-from glaucoma_lib.features import RandomKernelFeatures, disc_features, pooled_responses
-from glaucoma_lib.files import json_entry, read_npz, save_npz
+from glaucoma_lib.features import (
+    FEATURE_NAMES,
+    RandomKernelFeatures,
+    disc_features,
+    pooled_responses,
+)
+from glaucoma_lib.files import (
+    json_entry,
+    read_json_entry,
+    read_npz,
+    require_bool,
+    require_dict,
+    require_int,
+    require_number,
+    require_numbers,
+    save_npz,
+)
 from glaucoma_lib.linear import LinearScorer, fit_linear
 from glaucoma_lib.nn.network import (
+    CONFIG_KEY,
     META_KEY,
     DeepConvNet,
     NetworkConfig,
@@ -36,6 +52,14 @@ from glaucoma_lib.nn.train import Trainer
 
 FORMAT_VERSION = 2
 SCORERS = ("cnn", "texture", "stack")
+# Ranges a stored configuration must respect (inclusive); wider than anything ever trained.
+INT_RANGES = {"crop_size": (8, 2048), "input_size": (8, 256), "hidden_size": (1, 4096),
+              "epochs": (0, 100_000), "batch_size": (1, 100_000), "texture_kernels": (1, 10_000),
+              "texture_seed": (0, 2**63 - 1)}
+NUMBER_RANGES = {"dropout_ratio": (0.0, 0.999), "lr": (1e-12, 10.0), "weight_decay": (0.0, 1.0),
+                 "texture_c": (1e-12, 1e6)}
+BOOLS = ("augment", "balanced_sampling", "stack_features")
+SCORER_BOUND = 1e6  # far beyond any fitted value; larger ones could only overflow the logit
 
 
 @dataclass(frozen=True)
@@ -82,10 +106,44 @@ class DiscModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DiscModelConfig:
-        d = dict(d)
-        d["channels"] = tuple(d["channels"])
-        d["augmenter"] = Augmenter(**d.get("augmenter", {}))
-        return cls(**d)
+        """A stored configuration with every value checked; a ValueError names the field."""
+        d = dict(require_dict("config", d))
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}")
+        for name, (lo, hi) in INT_RANGES.items():
+            if name in d:
+                require_int(f"config.{name}", d[name], lo, hi)
+        for name, (lo, hi) in NUMBER_RANGES.items():
+            if name in d:
+                require_number(f"config.{name}", d[name], lo, hi)
+        for name in BOOLS:
+            if name in d:
+                require_bool(f"config.{name}", d[name])
+        if "channels" in d:
+            if not isinstance(d["channels"], list):
+                raise ValueError(f"config.channels must be a list, got {d['channels']!r}")
+            d["channels"] = tuple(d["channels"])
+        d["augmenter"] = _augmenter(d.get("augmenter", {}))
+        config = cls(**d)
+        try:  # the architecture it describes, checked from the shapes alone
+            config.network_config(1.0, 0)
+        except ValueError as error:
+            raise ValueError(f"config: {error}") from None
+        return config
+
+
+def _augmenter(d: dict) -> Augmenter:
+    d = require_dict("config.augmenter", d)
+    known = {f.name for f in fields(Augmenter)}
+    if set(d) - known:
+        raise ValueError(f"config.augmenter has unknown fields {sorted(set(d) - known)}")
+    for name, value in d.items():
+        if name == "flip":
+            require_bool("config.augmenter.flip", value)
+        else:
+            require_number(f"config.augmenter.{name}", value, 0.0, 360.0)
+    return Augmenter(**d)
 
 
 # ---------------------------------------------------------------------------- data
@@ -212,10 +270,20 @@ class TextureModel:
 
     @classmethod
     def load(cls, path: Path, header: dict) -> TextureModel:
-        arrays = read_npz(path)
-        return cls(DiscModelConfig.from_dict(header["config"]), arrays["kernels"],
-                   arrays["dilations"], LinearScorer.from_dict(header["scorer"]),
-                   float(header["threshold"]), header["metadata"])
+        """Entries checked against the configuration from their headers, before reading."""
+        config, threshold = _checked_header(header)
+        k, size = config.texture_kernels, RandomKernelFeatures().size
+        arrays = read_npz(path, {"kernels": ((k, size, size, 3), np.float32),
+                                 "dilations": ((k,), np.int64)}, extra_ok=(META_KEY,))
+        widest = (config.input_size - 1) // (size - 1)
+        if arrays["dilations"].min() < 1 or arrays["dilations"].max() > widest:
+            raise ValueError(f"dilations must be in [1, {widest}] for "
+                             f"{config.input_size} px inputs")
+        scorer = _scorer(header, "scorer", 3 * k)
+        if scorer is None:
+            raise ValueError("scorer is missing")
+        return cls(config, arrays["kernels"], arrays["dilations"], scorer, threshold,
+                   header["metadata"])
 
 
 @dataclass
@@ -256,10 +324,46 @@ class DiscCnnModel:
 
     @classmethod
     def load(cls, path: Path, header: dict) -> DiscCnnModel:
-        scorers = {k: LinearScorer.from_dict(header[k]) if header.get(k) else None
-                   for k in ("feature_scorer", "texture_scorer", "stacker")}
-        return cls(DiscModelConfig.from_dict(header["config"]), load_network(path),
-                   float(header["threshold"]), header["metadata"], **scorers)
+        """The configuration and scorers checked, and the stored network's architecture
+        compared with the configuration, before any weight is read."""
+        config, threshold = _checked_header(header)
+        stored = require_dict(CONFIG_KEY, read_json_entry(path, CONFIG_KEY))
+        expected = asdict(config.network_config(1.0, 0))
+        for name in ("input_dim", "channels", "hidden_size"):
+            if stored.get(name) != (list(expected[name]) if name != "hidden_size"
+                                    else expected[name]):
+                raise ValueError(f"{CONFIG_KEY}.{name} {stored.get(name)!r} does not match "
+                                 f"config ({expected[name]!r})")
+        scorers = {"feature_scorer": _scorer(header, "feature_scorer", len(FEATURE_NAMES)),
+                   "texture_scorer": _scorer(header, "texture_scorer",
+                                             3 * config.texture_kernels)}
+        n_stacked = 1 + sum(v is not None for v in scorers.values())
+        scorers["stacker"] = _scorer(header, "stacker", n_stacked)
+        return cls(config, load_network(path), threshold, header["metadata"], **scorers)
+
+
+def _checked_header(header: dict) -> tuple[DiscModelConfig, float]:
+    """(configuration, threshold) from a model header, every value checked."""
+    threshold = require_number("threshold", header.get("threshold"), 0.0, 1.0,
+                               open_low=True, open_high=True)
+    require_dict("metadata", header.get("metadata"))
+    return DiscModelConfig.from_dict(header.get("config")), threshold
+
+
+def _scorer(header: dict, key: str, n_features: int) -> LinearScorer | None:
+    """A stored LinearScorer with arrays of ``n_features`` finite numbers, or None if absent."""
+    d = header.get(key)
+    if d is None:
+        return None
+    d = require_dict(key, d)
+    mean, scale, coef = (require_numbers(f"{key}.{name}", d.get(name), n_features)
+                         for name in ("mean", "scale", "coef"))
+    if (scale <= 0).any() or (np.abs([*mean, *scale, *coef]) > SCORER_BOUND).any():
+        raise ValueError(f"{key}: scale must be positive and every value within "
+                         f"+-{SCORER_BOUND:g}")
+    intercept = require_number(f"{key}.intercept", d.get("intercept"), -SCORER_BOUND,
+                               SCORER_BOUND)
+    return LinearScorer(mean, scale, coef, intercept)
 
 
 DiscModel = TextureModel | DiscCnnModel

@@ -25,8 +25,10 @@ MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel, ImageCnnMod
 def load_model(path: str | Path | None = None) -> Model:
     """Any model weight file (default: the committed final model), dispatched on its ``kind``."""
     path = Path(path) if path is not None else WEIGHTS_PATH
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such weight file")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a regular file (a folder, FIFO or device)")
     header = read_json_entry(path, META_KEY)
     expected = (f"a glaucoma_lib model file ({META_KEY} with kind in {sorted(MODEL_KINDS)} and "
                 f"format_version {FORMAT_VERSION})")
@@ -40,7 +42,10 @@ def load_model(path: str | Path | None = None) -> Model:
                            f"{header.get('format_version')!r}; expected {expected}")
     try:
         return MODEL_KINDS[header["kind"]].load(path, header)
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, WeightsError):
-            raise
+    except WeightsError:
+        raise
+    except ValueError as error:  # the checks' own messages name the field
+        raise WeightsError(f"{path}: {error}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError,
+            OverflowError, MemoryError) as error:
         raise WeightsError(f"{path}: malformed {header['kind']} model entry ({error!r})") from None

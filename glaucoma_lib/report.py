@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import copy
 import datetime as dt
+import fcntl
 import html
 import os
 import shutil
@@ -249,8 +250,43 @@ def export_html(nb: nbformat.NotebookNode, target: Path, resources_dir: Path) ->
     return target
 
 
+SWAP_LOCK = ".swap.lock"
+SWAP_LOCK_TIMEOUT = 600.0  # seconds a build waits for another build's swap to finish
+
+
+@contextlib.contextmanager
+def _swap_lock(report_dir: Path, timeout: float | None = None) -> Iterator[None]:
+    """Exclusive flock on report/.swap.lock, so two builds never interleave their outputs: the
+    second waits for the first (up to ``timeout``), then fails with a ReportError."""
+    timeout = SWAP_LOCK_TIMEOUT if timeout is None else timeout
+    lock = report_dir / SWAP_LOCK
+    deadline = time.monotonic() + timeout
+    with open(lock, "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ReportError(
+                        f"another build is swapping its report into {report_dir} (lock {lock} "
+                        f"still held after {timeout:.0f} s); run again when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _swap_in(build: Path, report_dir: Path, figures_dir: Path) -> None:
-    """Replace the old report and figures by the new build; old ones go to report/.old-* first."""
+    """Replace the old report and figures by the new build, under the swap lock."""
+    with _swap_lock(report_dir):
+        _replace_outputs(build, report_dir, figures_dir)
+
+
+def _replace_outputs(build: Path, report_dir: Path, figures_dir: Path) -> None:
+    """Old outputs go to report/.old-* first, then the build's move into place."""
     old = report_dir / f".old-{build.name.removeprefix('.build-')}"
     old.mkdir()
     moves = [

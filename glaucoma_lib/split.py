@@ -38,6 +38,10 @@ def sort_by_image_number(ids: Iterable[str]) -> list[str]:
     return sorted(ids, key=lambda image_id: (image_number(image_id), image_id))
 
 
+# The smallest data set whose proportional split leaves both train and test non-empty.
+MIN_SPLIT_IMAGES = 3
+
+
 def default_n_test(n: int) -> int:
     """220 of 1020 as in the original study, scaled proportionally for other data set sizes."""
     return round(n * ORIGINAL_N_TEST / ORIGINAL_N_TOTAL)
@@ -46,6 +50,9 @@ def default_n_test(n: int) -> int:
 def original_split(ids: Iterable[str], n_test: int | None = None) -> tuple[list[str], list[str]]:
     """The original study's split: sort by image number, the last n_test images are the test set."""
     ordered = sort_by_image_number(ids)
+    if n_test is None and len(ordered) < MIN_SPLIT_IMAGES:
+        raise ValueError(f"{len(ordered)} image(s) cannot be split into train and a non-empty "
+                         f"test split; at least {MIN_SPLIT_IMAGES} are needed")
     n_test = default_n_test(len(ordered)) if n_test is None else n_test
     if not 0 <= n_test <= len(ordered):
         raise ValueError(f"n_test={n_test} is outside 0..{len(ordered)}")

@@ -1,11 +1,17 @@
 """The predict command: output lines, CSV, exit codes."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
+from conftest import fundus
+from PIL import Image
 
 from glaucoma_lib import cli
+from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.nn.network import CONFIG_KEY, META_KEY
 
 
 def test_all_good_exits_zero_and_writes_csv(folder, weights, tmp_path, capsys):  # noqa: F811
@@ -25,7 +31,12 @@ def test_any_failure_gives_nonzero_exit_but_others_still_scored(folder, weights,
     captured = capsys.readouterr()
     assert code == 1
     assert "broken.jpg" in captured.err and "nope.jpg" in captured.err
-    assert len(pd.read_csv(out)) == 2
+    table = pd.read_csv(out)
+    assert len(table) == 4  # one row per input file, failed ones included
+    failed = table[table["status"] != "ok"]
+    assert sorted(Path(p).name for p in failed["path"]) == ["broken.jpg", "nope.jpg"]
+    assert failed["probability"].isna().all() and failed["label"].isna().all()
+    assert failed["status"].str.startswith("unreadable: ").all()
 
 
 def test_bad_weights_file_is_a_clear_error(folder, tmp_path, capsys):  # noqa: F811
@@ -39,3 +50,128 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "glaucoma_lib", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "predict" in done.stdout
+
+
+def test_csv_that_is_an_input_is_refused_before_anything_runs(folder, weights, tmp_path, capsys):
+    photo = folder / "a.jpg"
+    before = photo.read_bytes()
+    link = tmp_path / "link.jpg"
+    link.symlink_to(photo)
+    hard = tmp_path / "hard.csv"
+    hard.hardlink_to(photo)
+    for inputs, out in [([photo], photo), ([photo], link), ([link], photo), ([photo], hard),
+                        ([folder], folder / "new.jpg"), ([folder], folder / "sub" / "b.png")]:
+        code = cli.main(["predict", *map(str, inputs), "--weights", str(weights), "--csv",
+                         str(out)])
+        err = capsys.readouterr()
+        assert code == 3 and "refusing" in err.err and err.out == ""
+    assert photo.read_bytes() == before
+    assert not (folder / "new.jpg").exists()
+
+
+def run(args, capsys):
+    code = cli.main(["predict", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def no_temp_files(folder):
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_unwritable_csv_targets_fail_before_scoring_in_one_line(folder, weights, tmp_path,
+                                                                 capsys):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    for out, problem in [(tmp_path / "adir", "is a folder"),
+                         (tmp_path / "afile" / "res.csv", "is a file, not a folder")]:
+        code, stdout, err = run([folder / "a.jpg", "--weights", weights, "--csv", out], capsys)
+        assert code == cli.EXIT_OUTPUT and problem in err and len(err.splitlines()) == 1
+        assert stdout == ""  # refused before any image was scored
+    assert (tmp_path / "adir").is_dir() and not list((tmp_path / "adir").iterdir())
+    assert no_temp_files(tmp_path)
+
+
+def test_read_only_folder_is_one_line(folder, weights, tmp_path, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.CsvWriter, "__init__", refuse)  # the tests may run as root
+    code, stdout, err = run([folder / "a.jpg", "--weights", weights, "--csv",
+                             tmp_path / "ro" / "res.csv"], capsys)
+    assert code == cli.EXIT_OUTPUT and "Permission denied" in err and stdout == ""
+
+
+def test_names_that_are_not_utf8_or_hold_tabs_keep_csv_and_lines(tmp_path, weights, capsys):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    odd = [os.fsdecode(b"caf\xe9.jpg"), "tab\there.jpg", "new\nline.jpg"]
+    for name in odd:
+        Image.fromarray(fundus()).save(photos / name, format="JPEG")
+    out = tmp_path / "res.csv"
+    code, stdout, _ = run([photos, "--weights", weights, "--csv", out], capsys)
+    assert code == 0
+    lines = stdout.splitlines()
+    assert len(lines) == 3 and all(line.count("\t") == 3 for line in lines)
+    assert "tab\\there.jpg" in stdout and "new\\nline.jpg" in stdout and "\\udce9" in stdout
+    raw = out.read_bytes()
+    assert b"caf\xe9.jpg" in raw  # the file's own bytes: the path opens the file again
+    table = pd.read_csv(out, encoding_errors="surrogateescape")
+    assert sorted(Path(p).name for p in table["path"]) == sorted(odd)
+    assert all(Path(p).is_file() for p in table["path"])
+
+
+def test_broken_pipe_ends_quietly_and_still_writes_the_csv(folder, weights, tmp_path):
+    out = tmp_path / "res.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "glaucoma_lib", "predict", str(folder),
+                             str(folder / "a.jpg"), "--weights", str(weights), "--csv", str(out),
+                             "--batch-size", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line, as after `| head -0`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert len(pd.read_csv(out)) >= 3
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_csv(folder, weights, tmp_path, capsys, monkeypatch):
+    real = cli.predict_stream
+
+    def interrupted(*args, **kwargs):
+        yield next(real(*args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "predict_stream", interrupted)
+    out = tmp_path / "res.csv"
+    code, _, err = run([folder, "--weights", weights, "--csv", out], capsys)
+    assert code == cli.EXIT_INTERRUPTED and err.strip() == "error: interrupted; no CSV written"
+    assert not out.exists() and no_temp_files(tmp_path)
+
+
+def test_weights_that_are_not_files_or_hold_bad_values(folder, weights, tmp_path, capsys):
+    code, _, err = run([folder / "a.jpg", "--weights", "/dev/zero"], capsys)
+    assert code == cli.EXIT_MODEL and "no such" not in err and "not a regular file" in err
+    meta = read_json_entry(weights, META_KEY)
+    net = read_json_entry(weights, CONFIG_KEY)
+    arrays = read_npz(weights)
+    for n, (key, entry) in enumerate([
+            (META_KEY, {**meta, "threshold": "x"}),  # ValueError
+            (META_KEY, {**meta, "config": {"channels": 5}}),  # TypeError
+            (META_KEY, {k: v for k, v in meta.items() if k != "config"}),  # KeyError
+            (CONFIG_KEY, {**net, "hidden_size": 0})]):  # ZeroDivisionError
+        bad = tmp_path / f"bad{n}.npz"
+        save_npz(bad, {**arrays, key: json_entry(entry)})
+        code, _, err = run([folder / "a.jpg", "--weights", bad], capsys)
+        assert code == cli.EXIT_MODEL and str(bad) in err and len(err.splitlines()) == 1, err
+
+
+def test_empty_folder_gets_a_hint_and_a_fifo_is_not_read(tmp_path, weights, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run([empty, "--weights", weights], capsys)
+    assert code == cli.EXIT_NO_IMAGES and "no image files found" in err and ".jpg" in err
+    os.mkfifo(empty / "a.jpg")
+    code, _, err = run([empty, "--weights", weights], capsys)  # would hang if the FIFO were read
+    assert code == cli.EXIT_NO_IMAGES
+    code, _, err = run([empty / "a.jpg", "--weights", weights], capsys)
+    assert code == cli.EXIT_IMAGES_FAILED and "not a regular file" in err

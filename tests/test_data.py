@@ -76,9 +76,10 @@ def hand_made_image() -> np.ndarray:
 def test_hwc_to_chw_is_a_transpose_and_hwc_reshape_scrambles(tmp_path):
     (tmp_path / "Images_Square").mkdir()
     pixels = hand_made_image()
-    for n in (1, 2):
+    for n in (1, 2, 3):  # three: the fewest a train/test split allows
         Image.fromarray(pixels).save(tmp_path / "Images_Square" / f"image_{n}.jpg", format="PNG")
-    (tmp_path / "G1020.csv").write_text("imageID,binaryLabels\nimage_1.jpg,0\nimage_2.jpg,1\n")
+    (tmp_path / "G1020.csv").write_text(
+        "imageID,binaryLabels\nimage_1.jpg,0\nimage_2.jpg,1\nimage_3.jpg,0\n")
     (x, _), _ = data.load_glaucoma(tmp_path, image_size=4, normalize=False)
     np.testing.assert_array_equal(x[0], pixels.transpose(2, 0, 1))
     np.testing.assert_array_equal(x[0, 0], pixels[:, :, 0])

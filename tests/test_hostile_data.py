@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from glaucoma_lib import cache, data, images
+from glaucoma_lib import cache, data, images, split
 
 fuzz = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -218,8 +218,10 @@ def test_grayscale_16bit_palette_rgba_become_rgb(tmp_path):
 
 def test_tiny_and_non_square_images_are_padded_black_not_stretched(tmp_path):
     tall = Image.new("RGB", (2, 4), (255, 255, 255))
-    files = {"image_1.jpg": png_bytes(tall), "image_2.jpg": png_bytes(Image.new("RGB", (1, 1)))}
-    write_set(tmp_path, "imageID,binaryLabels\nimage_1.jpg,0\nimage_2.jpg,1\n", files)
+    files = {"image_1.jpg": png_bytes(tall), "image_2.jpg": png_bytes(Image.new("RGB", (1, 1))),
+             "image_3.jpg": png_bytes(tall)}  # three: the fewest a train/test split allows
+    write_set(tmp_path, "imageID,binaryLabels\nimage_1.jpg,0\nimage_2.jpg,1\nimage_3.jpg,0\n",
+              files)
     (x, _), _ = data.load_glaucoma(tmp_path, image_size=4, normalize=False)
     np.testing.assert_array_equal(x[0, :, :, [0, 3]], 0)
     np.testing.assert_array_equal(x[0, :, :, 1:3], 255)
@@ -310,3 +312,16 @@ def test_structured_csv_fuzz_only_raises_data_error(tmp_path, rows, newline, bom
 def test_random_csv_bytes_only_raise_data_error(tmp_path, raw):
     (tmp_path / "G1020.csv").write_bytes(raw)
     check_labels_or_data_error(tmp_path)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_too_few_images_for_a_test_split_is_a_clear_error(tmp_path, n):
+    csv_text = "imageID,binaryLabels\n" + "".join(f"image_{i}.jpg,0\n" for i in range(n))
+    folder = write_set(tmp_path, csv_text, good_images(n))
+    with pytest.raises(data.DataError, match=f"{n} image.*at least 3.*test split would be empty"):
+        data.load_glaucoma(data_dir=folder)
+    with pytest.raises(ValueError, match="non-empty test split"):
+        split.original_split([f"image_{i}.jpg" for i in range(n)])
+    assert_nothing_cached()
+    three = split.original_split(["image_0.jpg", "image_1.jpg", "image_2.jpg"])
+    assert [len(part) for part in three] == [2, 1]

@@ -1,11 +1,17 @@
 """predict(): files, folders, arrays, odd sizes, unreadable files, streaming, atomic CSV."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import fundus
 from PIL import Image
 
+from glaucoma_lib import images
+from glaucoma_lib import predict as predict_module
+from glaucoma_lib.disc import locate_discs
 from glaucoma_lib.models import load_model
 from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
 
@@ -13,9 +19,10 @@ from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, pr
 def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):
     df = predict(folder, weights=weights)
     assert list(df["path"].map(lambda p: p.split("/")[-1])) == ["a.jpg", "broken.jpg", "b.png"]
-    bad = df[df["error"] != ""]
-    assert len(bad) == 1 and "broken.jpg" in bad["error"].iloc[0]
-    good = df[df["error"] == ""]
+    bad = df[df["status"] != "ok"]
+    assert len(bad) == 1 and bad["status"].iloc[0].startswith("unreadable: ")
+    assert bad["path"].iloc[0].endswith("broken.jpg")
+    good = df[df["status"] == "ok"]
     assert good["probability"].between(0, 1).all()
     assert set(good["label"]) <= {0, 1}
 
@@ -34,7 +41,7 @@ def test_arrays_and_paths_agree(folder, weights):
     assert res[0].path == "<array 0>"
     assert res[0].probability == pytest.approx(res[1].probability)
     wrong = predict(np.zeros((4, 4), np.uint8), weights=weights)
-    assert "expected uint8 (H, W, 3)" in wrong.loc[0, "error"]
+    assert "expected uint8 (H, W, 3)" in wrong.loc[0, "status"]
 
 
 def test_batch_size_does_not_change_results(folder, weights):
@@ -57,15 +64,102 @@ def test_csv_writer_is_atomic(tmp_path):
     out = tmp_path / "res.csv"
     w = CsvWriter(out)
     w.write(Prediction("x.jpg", 0.25, 0, 10.0, 20.0))
+    w.write(Prediction("y.jpg", status="unreadable: truncated"))
     assert not out.exists()
     w.commit()
     df = pd.read_csv(out)
     assert list(df.columns) == CSV_COLUMNS and df.loc[0, "probability"] == 0.25
+    assert df.loc[1, "status"] == "unreadable: truncated" and np.isnan(df.loc[1, "probability"])
     w2 = CsvWriter(out)
     w2.abort()
-    assert pd.read_csv(out).shape == (1, 5) and len(list(tmp_path.iterdir())) == 1
+    assert pd.read_csv(out).shape == (2, 6) and len(list(tmp_path.iterdir())) == 1
 
 
 def test_predict_takes_a_single_path(folder, weights):
     df = predict(folder / "a.jpg", weights=weights)
-    assert len(df) == 1 and df.loc[0, "error"] == ""
+    assert len(df) == 1 and df.loc[0, "status"] == "ok"
+
+
+def rotated_with_exif(displayed: Image.Image, path):
+    """Stored turned a quarter left, with EXIF orientation 6 saying 'turn right to display'."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    displayed.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+    return path
+
+
+def test_exif_orientation_is_applied_in_predict_loader_and_localiser(tmp_path, weights):
+    displayed = Image.fromarray(fundus((150, 330))).resize((640, 480))
+    path = rotated_with_exif(displayed, tmp_path / "image_0.jpg")
+    upright = images.read_image(path)
+    assert upright.shape == (480, 640, 3)
+    assert np.abs(upright.astype(int) - np.asarray(displayed)).mean() < 4
+    assert locate_discs([upright])[0].x == pytest.approx(150 * 640 / 512, abs=20)
+    df = predict(path, weights=weights)
+    assert df.loc[0, "disc_x"] == pytest.approx(150 * 640 / 512, abs=20)
+    assert df.loc[0, "disc_y"] == pytest.approx(330 * 480 / 512, abs=20)
+    small = images.read_resized(path, 64)
+    reference = np.asarray(Image.fromarray(fundus((150, 330))).resize((64, 64), Image.BOX))
+    assert np.abs(small[8:56].astype(int) - reference[8:56]).mean() < 25
+    assert "exif" in images.PIPELINE  # the loader's cache key changed with its decode
+
+
+def test_large_jpeg_is_decoded_reduced_and_positions_stay_native(tmp_path, weights,
+                                                                  monkeypatch):
+    big = Image.fromarray(fundus((370, 250))).resize((4096, 4096))
+    big.save(tmp_path / "big.jpg", quality=90)
+    working, displayed = images.read_working(tmp_path / "big.jpg", 512)
+    assert displayed == (4096, 4096) and working.shape == (512, 512, 3)
+    held = []
+    real = predict_module._score_batch
+    monkeypatch.setattr(predict_module, "_score_batch",
+                        lambda model, batch: held.extend(s.image.shape for s in batch)
+                        or real(model, batch))
+    df = predict([tmp_path / "big.jpg"] * 3, weights=weights, batch_size=3)
+    assert held == [(512, 512, 3)] * 3  # a batch holds working squares, not 4096 px decodes
+    assert df["disc_x"].iloc[0] == pytest.approx(370 * 8, abs=120)
+
+
+def test_declared_size_above_the_limit_is_refused_from_the_header(tmp_path, weights):
+    out = tmp_path / "small.jpg"
+    Image.new("RGB", (16, 16), (200, 80, 40)).save(out)
+    data = bytearray(out.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (8000).to_bytes(2, "big") * 2  # 64 Mpx declared in the header
+    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    df = predict(tmp_path / "bomb.jpg", weights=weights)
+    status = df.loc[0, "status"]
+    assert status.startswith("unreadable: ") and "exceeds the limit" in status
+
+
+def blank_frames():
+    rng = np.random.default_rng(0)
+    frames = {"black": np.zeros((300, 400, 3), np.uint8),
+              "white": np.full((512, 512, 3), 255, np.uint8),
+              "grey": np.full((512, 512, 3), 128, np.uint8)}
+    for k in range(5):
+        frames[f"noise{k}"] = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    return frames
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_frames_without_a_fundus_get_no_verdict(tmp_path, weights):
+    paths = []
+    for name, frame in blank_frames().items():
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(frame).save(paths[-1])
+    paths.append(tmp_path / "transparent.png")
+    Image.new("RGBA", (256, 256), (200, 80, 40, 0)).save(paths[-1])
+    paths.append(tmp_path / "real.png")
+    Image.fromarray(fundus()).save(paths[-1])
+    df = predict(paths, weights=weights)
+    assert list(df["status"]) == ["no fundus found"] * (len(paths) - 1) + ["ok"]
+    assert df["probability"].iloc[:-1].isna().all() and (df["label"].iloc[:-1] == -1).all()
+
+
+@pytest.mark.skipif(not os.environ.get("GLAUCOMA_DATA"), reason="GLAUCOMA_DATA not set")
+def test_real_g1020_images_keep_their_verdict(weights):
+    folder = Path(os.environ["GLAUCOMA_DATA"]) / "Images_Square"
+    picks = [folder / f"image_{n}.jpg" for n in (0, 1, 3, 5, 2000, 2562)]
+    df = predict([p for p in picks if p.is_file()], weights=weights)
+    assert len(df) >= 4 and (df["status"] == "ok").all()

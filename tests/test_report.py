@@ -4,7 +4,10 @@ Stub notebooks in tmp_path test the machinery in seconds; the slow test runs the
 end to end with --quick into a temporary output root.
 """
 
+import fcntl
 import os
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -141,3 +144,58 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
         pytest.skip("report built and checked; no browser, so the PDF was not checked")
     assert result.pdf is not None, result.pdf_message
     assert result.pdf.read_bytes()[:4] == b"%PDF"
+
+
+def fake_build(report_dir, name):
+    build = report_dir / f".build-{name}"
+    for sub in ("notebooks", "figures"):
+        (build / sub).mkdir(parents=True)
+        (build / sub / f"{sub}.txt").write_text(name)
+    for file in ("report.html", "report.pdf", "report.ipynb", "build_info.json"):
+        (build / file).write_text(name)
+    return build
+
+
+def test_two_swaps_at_once_never_interleave(tmp_path, monkeypatch):
+    report_dir, figures = tmp_path / "report", tmp_path / "figures"
+    report_dir.mkdir()
+    real_replace = os.replace
+
+    def slow_replace(a, b):
+        time.sleep(0.02)  # widens the window in which an unlocked swap would interleave
+        real_replace(a, b)
+
+    monkeypatch.setattr(report.os, "replace", slow_replace)
+    builds = [fake_build(report_dir, name) for name in ("first", "second", "third")]
+    errors = []
+
+    def swap(build):
+        try:
+            report._swap_in(build, report_dir, figures)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=swap, args=(b,)) for b in builds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    outputs = [report_dir / f for f in ("report.html", "report.pdf", "build_info.json")]
+    outputs += [report_dir / "notebooks" / "notebooks.txt", figures / "figures.txt"]
+    assert len({p.read_text() for p in outputs}) == 1  # every output from the same build
+    assert sorted(p.name for p in report_dir.iterdir()) == sorted(
+        [".swap.lock", "build_info.json", "notebooks", "report.html", "report.ipynb",
+         "report.pdf"])
+
+
+def test_a_swap_that_waits_too_long_fails_clearly(tmp_path, monkeypatch):
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    monkeypatch.setattr(report, "SWAP_LOCK_TIMEOUT", 0.2)
+    build = fake_build(report_dir, "late")
+    with open(report_dir / ".swap.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(report.ReportError, match="another build is swapping"):
+            report._swap_in(build, report_dir, tmp_path / "figures")
+    assert not (report_dir / "report.html").exists() and (build / "report.html").exists()

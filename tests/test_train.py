@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
+from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
 from glaucoma_lib.nn.network import NetworkConfig, WeightsError, build_network
-from glaucoma_lib.nn.train import History, Trainer
+from glaucoma_lib.nn.train import MAX_STATE_BYTES, STATE_KEY, History, Trainer
 
 CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
 
@@ -176,3 +177,50 @@ def test_checkpoint_of_another_setup_is_refused(tmp_path):
     make_trainer(epochs=1, checkpoint_path=checkpoint).train()
     with pytest.raises(WeightsError, match="batch size"):
         make_trainer(checkpoint_path=checkpoint, resume=True, mini_batch_size=5).train()
+
+
+def tampered(tmp_path, name, arrays=None, state=None):
+    """A copy of a one-epoch checkpoint with some arrays and state fields replaced."""
+    source = tmp_path / "ck.npz"
+    if not source.exists():
+        make_trainer(epochs=1, checkpoint_path=source).train()
+    stored = read_npz(source)
+    stored.update(arrays or {})
+    current = read_json_entry(source, STATE_KEY, max_bytes=MAX_STATE_BYTES)
+    stored[STATE_KEY] = (json_entry({**current, **state}) if isinstance(state, dict)
+                         else state if state is not None else stored[STATE_KEY])
+    return save_npz(tmp_path / name, stored)
+
+
+def bad_checkpoints(tmp_path):
+    weights = read_npz(tampered(tmp_path, "copy.npz"))
+    w1, order = weights["net/W1"].copy(), weights["order"]
+    w1[0, 0, 0, 0] = np.nan
+    return [
+        (tampered(tmp_path, "nan.npz", {"net/W1": w1}), "net/W1 holds NaN"),
+        (tampered(tmp_path, "shape.npz", {"optim/m/W1": np.zeros(3, np.float32)}), "mis-shapes"),
+        (tampered(tmp_path, "extra.npz", {"optim/zz/W1": w1 * 0}), "not state of this"),
+        (tampered(tmp_path, "order.npz", {"order": np.zeros_like(order)}), "not a permutation"),
+        (tampered(tmp_path, "short.npz", {"order": order[:-1]}), "order must be 30"),
+        (tampered(tmp_path, "pos.npz", state={"position": 99}), "position must be"),
+        (tampered(tmp_path, "neg.npz", state={"epoch": -1}), "epoch must be"),
+        (tampered(tmp_path, "hist.npz", state={"epoch": 2}), "history .* does not match"),
+        (tampered(tmp_path, "rng.npz", state={"rng": {"state": 5}}), "rng|state"),
+        (tampered(tmp_path, "lr.npz", state={"optimizer": {"lr": "x", "iter": 1,
+                                                           "class": "Adam"}}), "optimizer.lr"),
+        (tampered(tmp_path, "gone.npz", state={"history": None}), "history must be"),
+        (tampered(tmp_path, "json.npz", state=np.frombuffer(b"{not json", np.uint8)),
+         "not valid JSON"),
+    ]
+
+
+def test_damaged_checkpoints_are_refused_before_anything_is_restored(tmp_path):
+    for path, problem in bad_checkpoints(tmp_path):
+        trainer = make_trainer(checkpoint_path=path, resume=True)
+        before = {k: v.copy() for k, v in trainer.network.state_arrays().items()}
+        with pytest.raises(WeightsError, match=problem) as info:
+            trainer.load_checkpoint(path)
+        assert str(path) in str(info.value)
+        assert all(np.array_equal(before[k], v)
+                   for k, v in trainer.network.state_arrays().items())
+        assert trainer.epoch == 0 and trainer.position == 0

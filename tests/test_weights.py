@@ -2,14 +2,25 @@
 
 import io
 import pickle
+import tracemalloc
 import zipfile
+from dataclasses import asdict, replace
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from glaucoma_lib.disc_model import DiscCnnModel, TextureModel
+from glaucoma_lib.features import FEATURE_NAMES
+from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.linear import LinearScorer
+from glaucoma_lib.models import load_model
 from glaucoma_lib.nn.network import (
+    CONFIG_KEY,
+    META_KEY,
     NetworkConfig,
     WeightsError,
     build_network,
@@ -133,3 +144,136 @@ def test_fuzz_random_bytes_only_raise_weights_error(tmp_path, blob, mode):
         build_network(SMALL).load_params(path)
     except WeightsError:
         pass
+
+
+# ---------------------------------------------------------------------------- model files
+
+
+def texture_file(tmp_path):
+    config = replace(TINY, scorer="texture")
+    kernels, dilations = config.texture().kernels()
+    n = 3 * config.texture_kernels
+    scorer = LinearScorer(np.zeros(n), np.ones(n), np.full(n, 0.01), 0.1)
+    return TextureModel(config, kernels, dilations, scorer, 0.5).save(tmp_path / "tex.npz")
+
+
+def cnn_file(tmp_path):
+    def scorer(n):
+        return LinearScorer(np.zeros(n), np.ones(n), np.full(n, 0.01), 0.0)
+
+    model = DiscCnnModel(TINY, build_network(TINY.network_config(2.0, 0)), 0.5, {},
+                         scorer(len(FEATURE_NAMES)), scorer(3 * TINY.texture_kernels), scorer(3))
+    return model.save(tmp_path / "cnn.npz")
+
+
+def rewrite(source, target, key, dotted, value):
+    """Copy of a model file with one JSON field (dotted path) of entry ``key`` replaced."""
+    arrays = read_npz(source)
+    entry = read_json_entry(source, key)
+    node = entry
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        node = node[name]
+    node[leaf] = value
+    arrays[key] = json_entry(entry)
+    return save_npz(target, arrays)
+
+
+CONFIG_FIELDS = [f"config.{f}" for f in TINY.to_dict() if f != "augmenter"] + [
+    f"config.augmenter.{f}" for f in asdict(TINY.augmenter)]
+SCORER_FIELDS = ["mean", "scale", "coef", "intercept"]
+TEXTURE_FIELDS = [(META_KEY, f) for f in ["threshold", "metadata", *CONFIG_FIELDS]] + [
+    (META_KEY, f"scorer.{f}") for f in SCORER_FIELDS]
+CNN_FIELDS = [(META_KEY, f"{s}.{f}") for s in ("feature_scorer", "texture_scorer", "stacker")
+              for f in SCORER_FIELDS] + [
+    (CONFIG_KEY, f) for f in asdict(TINY.network_config(2.0, 0))]
+ALL_FIELDS = [("tex", *f) for f in TEXTURE_FIELDS] + [("cnn", *f) for f in CNN_FIELDS]
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return {"tex": texture_file(folder), "cnn": cnn_file(folder)}
+
+
+@pytest.mark.parametrize(("kind", "key", "dotted"), ALL_FIELDS)
+def test_every_field_is_checked_and_named(model_files, tmp_path, kind, key, dotted):
+    bad = rewrite(model_files[kind], tmp_path / "bad.npz", key, dotted, "nonsense")
+    with pytest.raises(WeightsError) as info:
+        load_model(bad)
+    message = str(info.value)
+    assert str(bad) in message and dotted.split(".")[-1] in message and "\n" not in message
+
+
+HOSTILE = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4),
+                    st.lists(st.integers(-3, 6000), max_size=8),
+                    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(ALL_FIELDS), HOSTILE)
+def test_fuzz_each_field_refused_in_one_line_or_usable(model_files, tmp_path, field, value):
+    kind, key, dotted = field
+    path = rewrite(model_files[kind], tmp_path / "fuzz.npz", key, dotted, value)
+    try:
+        model = load_model(path)
+    except WeightsError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+        return
+    x = np.random.default_rng(0).random((2, 3, model.config.input_size,
+                                         model.config.input_size), dtype=np.float32)
+    locations = pd.DataFrame({"radius": [30.0, 20.0], "confidence": [0.9, 0.5]})
+    p = model.predict_proba(x, locations)
+    assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+
+
+def test_huge_architecture_is_refused_before_allocating(model_files, tmp_path):
+    wide = [8, 8, 16, 16, 5000, 5000]
+    path = rewrite(model_files["cnn"], tmp_path / "wide.npz", META_KEY, "config.channels", wide)
+    path = rewrite(path, tmp_path / "wide2.npz", CONFIG_KEY, "channels", wide)
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsError, match="channels.*5000|parameters"):
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20
+    with pytest.raises(WeightsError, match="wide2.npz.*channels.4. must be an integer"):
+        load_network(path)
+
+
+def test_entries_are_checked_from_their_headers(tmp_path, model_files):
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(huge, "w") as zf, zf.open("kernels.npy", "w") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f4", "fortran_order": False, "shape": (100_000, 100_000)})
+    with pytest.raises(WeightsError, match="huge.npz.*kernels.*above the limit"):
+        read_npz(huge)
+    text = tmp_path / "text.npz"
+    with zipfile.ZipFile(text, "w") as zf, zf.open("kernels.npy", "w") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<U4", "fortran_order": False, "shape": (2,)})
+    with pytest.raises(WeightsError, match="not a plain number"):
+        read_npz(text)
+    arrays = read_npz(model_files["tex"])
+    arrays[META_KEY] = np.zeros(2**20 + 1, np.uint8)
+    with pytest.raises(WeightsError, match="__meta__.*above the limit of 1,048,576"):
+        load_model(save_npz(tmp_path / "bigjson.npz", arrays))
+
+
+def test_kernels_must_match_the_configuration(model_files, tmp_path):
+    path = rewrite(model_files["tex"], tmp_path / "k.npz", META_KEY, "config.texture_kernels", 11)
+    with pytest.raises(WeightsError, match="kernels.*expected"):
+        load_model(path)
+    path = rewrite(model_files["tex"], tmp_path / "t.npz", META_KEY, "threshold", 1.0)
+    with pytest.raises(WeightsError, match="threshold"):
+        load_model(path)
+
+
+def test_parameter_count_is_limited_from_the_shapes_alone():
+    with pytest.raises(ValueError, match="parameters, above the limit"):
+        NetworkConfig(input_dim=(3, 256, 256), channels=(1024,) * 6, pads=(1,) * 6)
+    assert SMALL.parameter_count() == sum(v.size for v in build_network(SMALL).params.values())

@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glaucoma_lib.files import WeightsError, json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.files import (
+    WeightsError,
+    json_entry,
+    read_json_entry,
+    read_npz,
+    require_bool,
+    require_int,
+    require_number,
+    save_npz,
+)
 from glaucoma_lib.nn.layers import (
     Affine,
     BatchNormalization,
@@ -33,6 +42,17 @@ from glaucoma_lib.nn.layers import (
 
 CONFIG_KEY = "__config__"
 META_KEY = "__meta__"
+# Refused before anything is allocated (the original network has 0.1 M parameters).
+MAX_PARAMETERS = 20_000_000
+MAX_WIDTH = 1024
+MAX_SIDE = 1024
+DTYPES = ("float32", "float64")
+
+
+def _ints(field: str, values, lo: int, hi: int, length: int | None = None) -> tuple[int, ...]:
+    if not isinstance(values, list | tuple) or (length is not None and len(values) != length):
+        raise ValueError(f"{field} must be a list of {length or 'some'} integers, got {values!r}")
+    return tuple(require_int(f"{field}[{i}]", v, lo, hi) for i, v in enumerate(values))
 
 
 @dataclass
@@ -53,15 +73,51 @@ class NetworkConfig:
     kernel_size: int = 3
 
     def __post_init__(self):
-        self.input_dim = tuple(int(v) for v in self.input_dim)
-        self.channels = tuple(int(v) for v in self.channels)
-        self.pads = tuple(int(v) for v in self.pads)
-        if self.class_weights is not None:
-            self.class_weights = tuple(float(v) for v in self.class_weights)
-        if len(self.channels) != len(self.pads) or len(self.channels) % 2:
+        """Every value checked (types, ranges, size), so a stored config cannot make the network
+        allocate gigabytes or fail later: a ValueError names the field."""
+        self.input_dim = _ints("input_dim", self.input_dim, 1, MAX_SIDE, 3)
+        self.channels = _ints("channels", self.channels, 1, MAX_WIDTH)
+        self.pads = _ints("pads", self.pads, 0, 8)
+        if len(self.channels) != len(self.pads) or len(self.channels) % 2 or not self.channels:
             raise ValueError("channels and pads need the same, even length (conv pairs + pool)")
-        if not 0.0 <= self.dropout_ratio < 1.0:
-            raise ValueError(f"dropout_ratio must be in [0, 1), got {self.dropout_ratio}")
+        self.hidden_size = require_int("hidden_size", self.hidden_size, 1, 65536)
+        self.output_size = require_int("output_size", self.output_size, 1, 1000)
+        self.kernel_size = require_int("kernel_size", self.kernel_size, 1, 11)
+        self.seed = require_int("seed", self.seed, 0, 2**63 - 1)
+        require_bool("batchnorm", self.batchnorm)
+        require_bool("final_dropout", self.final_dropout)
+        self.dropout_ratio = require_number("dropout_ratio", self.dropout_ratio, 0.0, 1.0,
+                                            open_high=True)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.class_weights is not None:
+            if not isinstance(self.class_weights, list | tuple) or len(
+                    self.class_weights) != self.output_size:
+                raise ValueError(f"class_weights must be {self.output_size} numbers, "
+                                 f"got {self.class_weights!r}")
+            self.class_weights = tuple(require_number(f"class_weights[{i}]", w, 0.0, 1e6,
+                                                      open_low=True)
+                                       for i, w in enumerate(self.class_weights))
+        count = self.parameter_count()
+        if count > MAX_PARAMETERS:
+            raise ValueError(f"channels/hidden_size/input_dim give {count:,} parameters, above "
+                             f"the limit of {MAX_PARAMETERS:,}")
+
+    def parameter_count(self) -> int:
+        """Parameters this configuration builds, from the shapes alone (nothing allocated)."""
+        c, h, w = self.input_dim
+        k, count = self.kernel_size, 0
+        for i, (out_c, pad) in enumerate(zip(self.channels, self.pads, strict=True), start=1):
+            count += out_c * c * k * k + out_c + (2 * out_c if self.batchnorm else 0)
+            c, h, w = out_c, conv_output_size(h, k, 1, pad), conv_output_size(w, k, 1, pad)
+            if i % 2 == 0:
+                h, w = conv_output_size(h, 2, 2, 0), conv_output_size(w, 2, 2, 0)
+            if h < 1 or w < 1:
+                raise ValueError(f"input_dim {self.input_dim} is too small for "
+                                 f"{len(self.channels)} conv layers (nothing left after layer {i})")
+        count += c * h * w * self.hidden_size + self.hidden_size
+        count += 2 * self.hidden_size if self.batchnorm else 0
+        return count + self.hidden_size * self.output_size + self.output_size
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -32,6 +32,9 @@ from glaucoma_lib.files import (
     json_entry,
     read_json_entry,
     read_npz,
+    require_dict,
+    require_int,
+    require_number,
     save_npz,
 )
 from glaucoma_lib.metrics import roc_auc
@@ -40,6 +43,7 @@ from glaucoma_lib.nn.optim import make_optimizer
 
 SELECT_BEST = {"val_auc": 1, "val_acc": 1, "val_loss": -1}  # +1: higher is better
 STATE_KEY = "__state__"
+MAX_STATE_BYTES = 64 * 2**20  # the history grows with the iterations: ~20 bytes per loss
 
 
 @dataclass
@@ -292,30 +296,97 @@ class Trainer:
         return save_npz(path, arrays)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore everything save_checkpoint wrote; refuses a checkpoint of another setup."""
+        """Restore everything save_checkpoint wrote, after checking all of it (a checkpoint of
+        another setup, or a damaged one, is a WeightsError naming the file and the field);
+        nothing is changed unless every check passes."""
+        path = Path(path)
         arrays = read_npz(path)
-        has_state = arrays.pop(STATE_KEY, None) is not None
-        state = read_json_entry(path, STATE_KEY) if has_state else None
+        state = read_json_entry(path, STATE_KEY, max_bytes=MAX_STATE_BYTES)
+        arrays.pop(STATE_KEY, None)
         if not isinstance(state, dict):
             raise WeightsError(f"{path}: not a training checkpoint (no {STATE_KEY} entry)")
+        try:
+            restored = self._checked_checkpoint(state, arrays)
+        except (KeyError, TypeError, ValueError) as error:
+            problem = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+            raise WeightsError(f"{path}: {problem}") from None
+        self._apply_checkpoint(state, *restored)
+
+    def _checked_checkpoint(self, state: dict, arrays: dict[str, np.ndarray]) -> tuple:
+        """(network arrays, best arrays or None, optimizer arrays, history, order), all checked."""
         net = self.network
         if state["config"] != net.config.to_json():
-            raise WeightsError(f"{path}: checkpoint is for another network config")
+            raise ValueError("checkpoint is for another network config")
         if (state["batch_size"], state["train_size"]) != (self.batch_size, len(self.x_train)):
-            raise WeightsError(f"{path}: checkpoint is for another batch size or training set")
-        for prefix, target in (("net/", net.state_arrays()), ("best/", None)):
-            part = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-            if target is None:
-                self.best = part or None
-                continue
-            for key, value in target.items():
-                if key not in part or part[key].shape != value.shape:
-                    raise WeightsError(f"{path}: checkpoint lacks or mis-shapes {key!r}")
-                np.copyto(value, part[key])
-        optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+            raise ValueError("checkpoint is for another batch size or training set")
+        epoch = require_int("epoch", state["epoch"], 0, 10**6)
+        position = require_int("position", state["position"], 0, self.iter_per_epoch)
+        targets = net.state_arrays()
+        parts = {prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                 for prefix in ("net/", "best/", "optim/")}
+        unknown = set(arrays) - {"order"} - {p + k for p, part in parts.items() for k in part}
+        if unknown:
+            raise ValueError(f"unexpected entries {sorted(unknown)[:5]}")
+        _check_arrays("net/", parts["net/"], targets, exact=True)
+        if parts["best/"]:
+            _check_arrays("best/", parts["best/"], targets, exact=True)
+        optim = {}
+        for compound, value in parts["optim/"].items():
+            name, _, key = compound.partition("/")
+            if name not in self.optimizer.state_names or key not in net.params:
+                raise ValueError(f"optim/{compound} is not state of this optimizer and network")
+            optim[compound] = value
+        _check_arrays("optim/", optim, {k: net.params[k.partition("/")[2]] for k in optim})
+        scalars = require_dict("optimizer", state["optimizer"])
+        require_number("optimizer.lr", scalars["lr"], 0.0, 1e6)
+        require_int("optimizer.iter", scalars["iter"], 0, 10**12)
+        for name in ("rng", "dropout_rng"):  # tried on a throwaway generator first
+            np.random.default_rng().bit_generator.state = state[name]
+        history = History(**{**require_dict("history", state["history"]), "interrupted": False})
+        expected_losses = epoch * self.iter_per_epoch + position
+        if history.epochs_completed != epoch or len(history.train_loss) != expected_losses:
+            raise ValueError(f"history ({history.epochs_completed} epochs, "
+                             f"{len(history.train_loss)} losses) does not match epoch {epoch}, "
+                             f"position {position}")
+        order = self._checked_order(arrays["order"], position)
+        return parts["net/"], parts["best/"] or None, optim, history, order
+
+    def _checked_order(self, order: np.ndarray, position: int) -> np.ndarray:
+        """The epoch's sample order: n indices (a permutation unless sampling is balanced)."""
+        n = len(self.x_train)
+        if position == 0 and order.size == 0:
+            return order.astype(np.int64)
+        if order.dtype.kind not in "iu" or order.shape != (n,):
+            raise ValueError(f"order must be {n} integers, got {order.dtype}{list(order.shape)}")
+        if self.balanced_sampling:
+            if order.min() < 0 or order.max() >= n:
+                raise ValueError(f"order holds indices outside [0, {n})")
+        elif not np.array_equal(np.sort(order), np.arange(n)):
+            raise ValueError(f"order is not a permutation of {n} samples")
+        return order.astype(np.int64)
+
+    def _apply_checkpoint(self, state: dict, net_arrays: dict, best: dict | None, optim: dict,
+                          history: History, order: np.ndarray) -> None:
+        net = self.network
+        for key, value in net.state_arrays().items():
+            np.copyto(value, net_arrays[key])
+        self.best = best
         self.optimizer.load_state_dict(state["optimizer"], optim)
         self.rng.bit_generator.state = state["rng"]
         net.dropout_rng.bit_generator.state = state["dropout_rng"]
-        self.history = History(**{**state["history"], "interrupted": False})
+        self.history = history
         self.epoch, self.position = state["epoch"], state["position"]
-        self.order = arrays["order"]
+        self.order = order
+
+
+def _check_arrays(prefix: str, arrays: dict[str, np.ndarray], targets: dict[str, np.ndarray],
+                  exact: bool = False) -> None:
+    """Each array shaped like its target and finite; with ``exact``, no target missing."""
+    missing = sorted(set(targets) - set(arrays)) if exact else []
+    if missing:
+        raise ValueError(f"checkpoint lacks {prefix}{missing[0]!r}")
+    for key, value in arrays.items():
+        if key not in targets or value.shape != targets[key].shape:
+            raise ValueError(f"checkpoint mis-shapes {prefix}{key!r}: {list(value.shape)}")
+        if value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise ValueError(f"{prefix}{key} holds NaN, inf or non-float values")
