@@ -106,7 +106,7 @@ def fit_image_cnn(x: np.ndarray, t: np.ndarray, recipe: ImageRecipe, seed: int =
     Trainer(model.network, z.astype(np.float32), t, epochs=recipe.epochs,
             mini_batch_size=recipe.batch_size, optimizer="Adam",
             optimizer_param={"lr": recipe.lr}, seed=seed, verbose=False,
-            augment=horizontal_flips if recipe.flips else None).train()
+            augment=horizontal_flips if recipe.flips else None, score_train=False).train()
     return model
 
 

@@ -234,3 +234,36 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], synthetic: bool,
     fig.suptitle(data_title(title, synthetic))
     fig.tight_layout()
     return fig
+
+
+def plot_cv_folds(tables: dict[str, pd.DataFrame], synthetic: bool, title: str) -> plt.Figure:
+    """Fold AUCs (dots) and pooled out-of-fold AUC with its 95% CI (bar) per pipeline, one panel
+    per data set."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 0.5 + 0.45 * max(
+        len(t) for t in tables.values())), sharex=True, squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        for i, (_, row) in enumerate(table.iterrows()):
+            folds = [float(a) for a in row["fold AUCs"].split()]
+            ax.scatter(folds, np.full(len(folds), i), s=12, color="C0", alpha=0.6)
+            ax.errorbar(row["pooled AUC"], i, xerr=[[row["pooled AUC"] - row["pooled CI low"]],
+                        [row["pooled CI high"] - row["pooled AUC"]]], fmt="D", color="C3")
+        ax.axvline(0.5, color="grey", lw=0.8)
+        ax.set(yticks=range(len(table)), xlabel="ROC AUC", title=name, xlim=(0.3, 1.0))
+        ax.set_yticklabels(table.index, fontsize=7)
+        ax.invert_yaxis()
+    fig.suptitle(data_title(title, synthetic))
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(curves: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
+    """AUC against the number of training images, mean ± sd over random draws, per data set."""
+    fig, ax = _axes(None, (6, 3.8))
+    for name, c in curves.groupby("data set", sort=False):
+        ax.errorbar(c["training images"], c["AUC mean"], yerr=c["AUC sd"], marker="o",
+                    capsize=3, label=name)
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.set(xlabel="training images", ylabel="pooled out-of-fold ROC AUC",
+           title=data_title(title, synthetic))
+    ax.legend()
+    return fig

@@ -2,13 +2,14 @@
 configurations, a tiny weight file, a folder of images, and a private cache folder."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from glaucoma_lib import cache
+from glaucoma_lib import cache, control, split
 from glaucoma_lib.disc_model import DiscCnnModel, DiscData, DiscModelConfig
 from glaucoma_lib.nn.network import build_network
 
@@ -42,6 +43,21 @@ def disc_data(n=60, side=16, seed=0) -> DiscData:
     locs = pd.DataFrame({"imageID": [f"image_{i}.jpg" for i in range(n)], "x": 100.0, "y": 100.0,
                          "radius": 30.0, "confidence": 0.9, "source": "detector"})
     return DiscData(x, t, list(locs["imageID"]), locs)
+
+
+def planted(n=90, seed=0) -> control.StudyData:
+    """Texture features whose first column carries the label at crop 96, noise at crop 160."""
+    rng = np.random.default_rng(seed)
+    t = (np.arange(n) % 2).astype(np.int64)
+    strong = rng.normal(size=(n, 12)).astype(np.float32)
+    strong[:, 0] += 2.5 * t
+    noise = rng.normal(size=(n, 12)).astype(np.float32)
+    images = rng.integers(0, 255, (n, 3, 16, 16), dtype=np.uint8)
+    crops = {c: DiscData(np.zeros((n, 3, 8, 8), np.float32), t, [], pd.DataFrame())
+             for c in control.TEXTURE_CROPS}
+    return control.StudyData("planted", images, t, [f"x_{i}.jpg" for i in range(n)],
+                             split.stratified_folds(t, 3, seed), {96: strong, 160: noise}, crops,
+                             True, Path("."))
 
 
 @pytest.fixture

@@ -125,6 +125,7 @@ class Trainer:
         checkpoint_path: str | os.PathLike | None = None,
         resume: bool = False,
         balanced_sampling: bool = False,
+        score_train: bool = True,
     ):
         if select_best_by is not None:
             if select_best_by not in SELECT_BEST:
@@ -135,7 +136,9 @@ class Trainer:
             raise ValueError("resume=True needs a checkpoint_path")
         self.network = network
         self.x_train, self.t_train = x_train, t_train
-        self.sets = {"train": (x_train, t_train), "val": (x_val, t_val), "test": (x_test, t_test)}
+        # scoring the training set after every epoch costs about a third of an epoch
+        train_set = (x_train, t_train) if score_train else (None, None)
+        self.sets = {"train": train_set, "val": (x_val, t_val), "test": (x_test, t_test)}
         self.epochs, self.batch_size = epochs, mini_batch_size
         self.optimizer = make_optimizer(optimizer, **(optimizer_param or {"lr": 0.01}))
         self.evaluate_sample_num = evaluate_sample_num_per_epoch
@@ -252,9 +255,9 @@ class Trainer:
         if self.checkpoint_path is not None:
             self.save_checkpoint(self.checkpoint_path)
         h = self.history
-        postfix = {"loss": h.epoch_loss[-1], "train_acc": h.train_acc[-1]}
-        postfix.update({k: getattr(h, k)[-1] for k in ("val_acc", "val_auc", "test_acc")
-                        if getattr(h, k)[-1] is not None})
+        postfix = {"loss": h.epoch_loss[-1]}
+        shown = ("train_acc", "val_acc", "val_auc", "test_acc")
+        postfix.update({k: getattr(h, k)[-1] for k in shown if getattr(h, k)[-1] is not None})
         bar.set_postfix({k: f"{v:.3f}" for k, v in postfix.items()}, refresh=False)
         bar.update(1)
 
