@@ -25,15 +25,16 @@ from pathlib import Path
 
 import nbformat
 
-from glaucoma_lib.data import data_checksum, find_data_dir
+from glaucoma_lib.data import data_checksum, describe_data, find_data_dir
 from glaucoma_lib.files import write_json
-from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, shown
 from glaucoma_lib.pdf import export_pdf
 from glaucoma_lib.records import package_versions, runtime_info
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
 REPORT_TITLE = "Glaucoma screening from fundus photographs: an open reproduction"
+SYNTHETIC_OUT = Path("report") / "synthetic"  # under the project, for synthetic builds
 _PAGE_BREAK = '<div style="page-break-after: always"></div>'
 
 
@@ -51,6 +52,8 @@ class BuildOptions:
     out: Path = PROJECT_ROOT
     notebooks_dir: Path = NOTEBOOKS_DIR
     pdf: bool = True
+    airogs_dir: str | None = None
+    jobs: int = 0  # worker processes for experiment tasks; 0: every core
 
 
 @dataclass
@@ -157,7 +160,8 @@ def title_page(
             "</div>"
         )
     else:
-        data_line = f"**Data:** G1020 (Bajwa et al. 2020), read from `{data_dir}`."
+        named = describe_data(data_dir).removeprefix("data: ")
+        data_line = f"**Data:** {named} (Bajwa et al. 2020)."
     versions = package_versions()
     version_rows = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
     toc = "\n".join(
@@ -307,21 +311,28 @@ def _replace_outputs(build: Path, report_dir: Path, figures_dir: Path) -> None:
     shutil.rmtree(build, ignore_errors=True)
 
 
+def output_root(options: BuildOptions, synthetic: bool) -> Path:
+    """Where a build writes report/ and figures/: a synthetic build of the project never lands on
+    the committed G1020 report, it goes to report/synthetic/ instead."""
+    out = Path(options.out)
+    return out / SYNTHETIC_OUT if synthetic and out.resolve() == PROJECT_ROOT else out
+
+
 def build_report(options: BuildOptions) -> BuildResult:
     """Execute every numbered notebook, combine, export HTML + PDF, then swap the result in."""
-    out = Path(options.out)
-    report_dir, figures_dir = out / "report", out / "figures"
-    report_dir.mkdir(parents=True, exist_ok=True)
     notebooks = numbered_notebooks(options.notebooks_dir)
     data_dir, synthetic = find_data_dir(options.data_dir)
+    out = output_root(options, synthetic)
+    report_dir, figures_dir = out / "report", out / "figures"
+    report_dir.mkdir(parents=True, exist_ok=True)
     checksum = data_checksum(data_dir)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     build = Path(tempfile.mkdtemp(prefix=f".build-{stamp}-", dir=report_dir))
     (build / "notebooks").mkdir()
     (build / "figures").mkdir()
-    print(f"Building the report in {build} on {'SYNTHETIC data' if synthetic else data_dir}",
-          flush=True)
-    offered = {"data_dir": str(data_dir), "seed": options.seed, "quick": options.quick}
+    print(f"Building the report in {shown(build)} on {describe_data(data_dir)}", flush=True)
+    offered = {"data_dir": str(data_dir), "seed": options.seed, "quick": options.quick,
+               "airogs_dir": options.airogs_dir, "jobs": options.jobs}
     seconds: dict[str, float] = {}
     executed = []
     with _environment(GLAUCOMA_FIGURES_DIR=str(build / "figures")):
@@ -338,8 +349,9 @@ def build_report(options: BuildOptions) -> BuildResult:
         export_pdf(html_path, build / "report.pdf") if options.pdf else (None, "PDF not requested")
     )
     write_json(build / "build_info.json", {
-        "data_dir": str(data_dir), "synthetic": synthetic, "checksum": checksum,
-        "seed": options.seed, "quick": options.quick, "seconds": seconds, "pdf": pdf_message,
+        "data": describe_data(data_dir), "synthetic": synthetic, "checksum": checksum,
+        "seed": options.seed, "quick": options.quick, "jobs": options.jobs, "seconds": seconds,
+        "total_seconds": round(sum(seconds.values()), 1), "pdf": pdf_message,
     })
     _swap_in(build, report_dir, figures_dir)
     return BuildResult(
@@ -360,7 +372,12 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
                         help="tiny subset and 1-2 epochs: checks the pipeline in under 2 minutes")
     parser.add_argument("--data-dir", default=None,
                         help="G1020 folder (default: $GLAUCOMA_DATA, data/G1020, else synthetic)")
+    parser.add_argument("--airogs-dir", default=None,
+                        help="EyePACS-AIROGS-light folder (default: $AIROGS_DATA, "
+                             "data/EyePACS-AIROGS-light, else the positive control is skipped)")
     parser.add_argument("--seed", type=int, default=0, help="seed passed to every notebook")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", 0)),
+                        help="worker processes for experiment tasks ($JOBS, else all cores)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT,
                         help="output root: writes <out>/report/ and <out>/figures/")
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
@@ -379,9 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nREPORT FAILED: {err}", file=sys.stderr)
         return 1
     print(f"\nReport built in {time.perf_counter() - start:.0f} s")
-    print(f"  HTML: {result.html}")
-    print(f"  PDF:  {result.pdf or '-'}  ({result.pdf_message})")
-    print(f"  figures: {len(result.figures)} PNG files in {result.html.parent.parent / 'figures'}")
+    print(f"  HTML: {shown(result.html)}")
+    print(f"  PDF:  {shown(result.pdf) if result.pdf else '-'}  ({result.pdf_message})")
+    print(f"  figures: {len(result.figures)} PNG files in "
+          f"{shown(result.html.parent.parent / 'figures')}")
     return 0
 
 

@@ -199,3 +199,27 @@ def test_a_swap_that_waits_too_long_fails_clearly(tmp_path, monkeypatch):
         with pytest.raises(report.ReportError, match="another build is swapping"):
             report._swap_in(build, report_dir, tmp_path / "figures")
     assert not (report_dir / "report.html").exists() and (build / "report.html").exists()
+
+
+def test_a_synthetic_build_of_the_project_goes_to_report_synthetic():
+    project = report.BuildOptions(out=report.PROJECT_ROOT)
+    assert report.output_root(project, synthetic=True) == report.PROJECT_ROOT / "report/synthetic"
+    assert report.output_root(project, synthetic=False) == report.PROJECT_ROOT
+    elsewhere = report.BuildOptions(out=Path("/tmp/elsewhere"))
+    assert report.output_root(elsewhere, synthetic=True) == Path("/tmp/elsewhere")
+
+
+@pytest.mark.slow
+def test_synthetic_build_leaves_the_committed_report_untouched(stubs, tmp_path, monkeypatch):
+    monkeypatch.delenv("GLAUCOMA_DATA", raising=False)
+    monkeypatch.setattr(report, "PROJECT_ROOT", tmp_path)
+    committed = tmp_path / "report" / "report.html"
+    committed.parent.mkdir()
+    committed.write_text("the G1020 report")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "roc.png").write_bytes(b"png")
+    result = report.build_report(_options(stubs, tmp_path, out=tmp_path, data_dir=None))
+    assert committed.read_text() == "the G1020 report"
+    assert (tmp_path / "figures" / "roc.png").read_bytes() == b"png"
+    assert result.html == tmp_path / "report" / "synthetic" / "report" / "report.html"
+    assert "SYNTHETIC DATA" in result.html.read_text()
