@@ -16,8 +16,10 @@ from glaucoma_lib.nn.layers import (
     Flatten,
     MaxPooling,
     Relu,
+    ShiftGrid,
     SoftmaxWithLoss,
     col2im,
+    gemm_into,
     im2col,
 )
 
@@ -65,6 +67,91 @@ def test_convolution_matches_direct_sum():
     np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
+def naive_convolution(x, W, b, pad):
+    """Stride-1 reference: an explicit sum over kernel offsets, channels-last."""
+    fn, _, kh, kw = W.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    out = np.zeros((len(x), oh, ow, fn)) + b
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("nhwc,fc->nhwf", xp[:, i : i + oh, j : j + ow], W[:, :, i, j])
+    return out
+
+
+SHIFT_CASES = [((3, 7, 5, 16), (4, 16, 3, 3), 1), ((2, 6, 9, 17), (5, 17, 3, 3), 2),
+               ((5, 4, 4, 18), (3, 18, 3, 3), 0), ((2, 5, 6, 16), (2, 16, 2, 3), 1),
+               ((1, 3, 3, 16), (3, 16, 3, 3), 3)]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,pad", SHIFT_CASES)
+def test_shift_convolution_equals_im2col_and_naive(x_shape, w_shape, pad):
+    """The shifted-GEMM path computes what the im2col path and a naive sum compute."""
+    rng = np.random.default_rng(sum(x_shape) + pad)
+    x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(
+        w_shape[0])
+    shift, col = Convolution(W, b, 1, pad), Convolution(W, b, 1, pad)
+    shift.method, col.method = "shift", "im2col"
+    out = shift.forward(x)
+    np.testing.assert_allclose(out, naive_convolution(x, W, b, pad), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out, col.forward(x), rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(shift.backward(dout), col.backward(dout), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(shift.dW, col.dW, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(shift.db, col.db, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,pad", SHIFT_CASES[:3])
+def test_shift_convolution_gradients(x_shape, w_shape, pad):
+    rng = np.random.default_rng(1)
+    layer = Convolution(rng.standard_normal(w_shape), rng.standard_normal(w_shape[0]), 1, pad)
+    layer.method = "shift"
+    check_layer(layer, rng.standard_normal((1, *x_shape[1:])), ("W", "b"))
+
+
+def test_auto_method_picks_shift_for_wide_stride_1_layers():
+    W, b = np.zeros((4, 16, 3, 3)), np.zeros(4)
+    assert Convolution(W, b, 1, 1).uses_shift(16)
+    assert not Convolution(W, b, 2, 1).uses_shift(16)
+    assert not Convolution(W[:, :3], b, 1, 1).uses_shift(3)
+
+
+def test_shift_convolution_float32_matches_float64_and_skips_input_grad():
+    rng = np.random.default_rng(2)
+    x, W, b = rng.standard_normal((7, 9, 8, 16)), rng.standard_normal((6, 16, 3, 3)), np.ones(6)
+    exact = Convolution(W, b, 1, 1)
+    fast = Convolution(W.astype(np.float32), b.astype(np.float32), 1, 1)
+    fast.input_grad = False
+    out = fast.forward(x.astype(np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, exact.forward(x), rtol=1e-4, atol=1e-4)
+    dout = rng.standard_normal(out.shape)
+    assert fast.backward(dout.astype(np.float32)) is None
+    exact.backward(dout)
+    assert fast.dW.dtype == np.float32
+    np.testing.assert_allclose(fast.dW, exact.dW, rtol=1e-4, atol=1e-3)
+
+
+def test_shift_grid_geometry():
+    grid = ShiftGrid((2, 5, 6, 3), 3, 3, 1)
+    assert (grid.hp, grid.wp, grid.oh, grid.ow, grid.tail) == (7, 8, 5, 6, 2 * 8 + 2)
+    rows, m = grid.padded_rows(np.ones((2, 5, 6, 3)))
+    assert m == 2 * 7 * 8 and rows.shape == (m + grid.tail, 3) and rows.sum() == 2 * 5 * 6 * 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_into_accumulates(dtype):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((7, 3)).astype(dtype), rng.standard_normal((3, 5)).astype(dtype)
+    out = rng.standard_normal((7, 5)).astype(dtype)
+    expected = out + a @ b
+    gemm_into(out, a, b)
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    view = np.zeros((9, 5), dtype)[1:8]  # a contiguous slice of rows, as the shifts use
+    gemm_into(view, a, b)
+    np.testing.assert_allclose(view, a @ b, rtol=1e-5)
+
+
 def test_col2im_is_the_adjoint_of_im2col():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 6, 5, 3))
@@ -98,6 +185,23 @@ def test_max_pooling(shape, stride, size):
             expected[:, i, j] = window.max(axis=(1, 2))
     np.testing.assert_array_equal(out, expected)
     check_layer(layer, x)
+
+
+def test_max_pooling_keeps_masks_not_the_input():
+    """Non-overlapping pooling keeps boolean winner masks; gradients equal the reference."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 9, 8, 3)).round(1)  # rounding makes ties inside windows
+    layer = MaxPooling()
+    out = layer.forward(x)
+    assert layer.x is None and all(m.dtype == bool for m in layer.winners)
+    dout = rng.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    expected = np.zeros_like(x)
+    for n, i, j, c in np.ndindex(out.shape):
+        window = x[n, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, c]
+        a, b = np.unravel_index(window.argmax(), (2, 2))  # first maximum
+        expected[n, 2 * i + a, 2 * j + b, c] = dout[n, i, j, c]
+    np.testing.assert_array_equal(dx, expected)
 
 
 def test_max_pooling_ties_route_gradient_once():

@@ -4,6 +4,9 @@ Measures the default DeepConvNet at 64x64, batch 50, float32, Adam: training thr
 (forward + backward + update) and seconds per 800-image epoch, inference throughput, seconds
 per layer forward and backward, and the machine's float32 GEMM GFLOP/s as a roofline.
 Every number is the best of several repeats, because other processes share the cores.
+When PyTorch happens to be importable, the same network is also trained in PyTorch (2 threads)
+in alternation with the NumPy one, and the ratio of the two epoch times is reported; torch is
+never a dependency of the project, and without it those entries are simply absent.
 """
 
 from __future__ import annotations
@@ -88,6 +91,87 @@ def training_seconds_per_epoch(repeats: int = 3, iterations: int = 16, seed: int
     return _best_seconds(run, repeats) * len(batches) / min(iterations, len(batches))
 
 
+def torch_epoch_runner(seed: int = 0, iterations: int = 16):
+    """A function timing one PyTorch epoch of the same network, or None without torch.
+
+    Same architecture as DeepConvNet's default config (NCHW, 3x3 convs with the same pads,
+    2x2 max pooling, affine-relu-dropout-affine-dropout), float32, batch 50, Adam lr 0.001,
+    cross-entropy, torch.set_num_threads(2). The input needs no gradient, so, as in the NumPy
+    network, the first convolution computes no input gradient.
+    """
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    cfg = NetworkConfig(seed=seed)
+    c, h, w = cfg.input_dim
+    k, modules = cfg.kernel_size, []
+    for i, (out_c, pad) in enumerate(zip(cfg.channels, cfg.pads, strict=True), start=1):
+        modules += [nn.Conv2d(c, out_c, k, padding=pad), nn.ReLU()]
+        c, h, w = out_c, h + 2 * pad - k + 1, w + 2 * pad - k + 1
+        if i % 2 == 0:
+            modules.append(nn.MaxPool2d(2, 2))
+            h, w = h // 2, w // 2
+    modules += [nn.Flatten(), nn.Linear(c * h * w, cfg.hidden_size), nn.ReLU(),
+                nn.Dropout(cfg.dropout_ratio), nn.Linear(cfg.hidden_size, cfg.output_size),
+                nn.Dropout(cfg.dropout_ratio)]
+    model = nn.Sequential(*modules).train()
+    opt, loss_fn = torch.optim.Adam(model.parameters(), lr=0.001), nn.CrossEntropyLoss()
+    x, t = _batch(seed, n=EPOCH_IMAGES)
+    batches = [(torch.from_numpy(x[i : i + BATCH]), torch.from_numpy(t[i : i + BATCH]))
+               for i in range(0, EPOCH_IMAGES, BATCH)]
+
+    def step(xb, tb):
+        opt.zero_grad()
+        loss_fn(model(xb), tb).backward()
+        opt.step()
+
+    step(*batches[0])  # warm-up
+
+    def run() -> float:
+        start = time.perf_counter()
+        for xb, tb in batches[:iterations]:
+            step(xb, tb)
+        return (time.perf_counter() - start) * len(batches) / min(iterations, len(batches))
+
+    return run
+
+
+def numpy_epoch_runner(seed: int = 0, iterations: int = 16):
+    """A function timing one NumPy epoch, as training_seconds_per_epoch does."""
+    net, opt = build_network(NetworkConfig(seed=seed)), Adam(lr=0.001)
+    x, t = _batch(seed, n=EPOCH_IMAGES)
+    batches = [(x[i : i + BATCH], t[i : i + BATCH]) for i in range(0, EPOCH_IMAGES, BATCH)]
+    opt.update(net.params, net.gradient(*batches[0]))
+
+    def run() -> float:
+        start = time.perf_counter()
+        for xb, tb in batches[:iterations]:
+            opt.update(net.params, net.gradient(xb, tb))
+        return (time.perf_counter() - start) * len(batches) / min(iterations, len(batches))
+
+    return run
+
+
+def torch_comparison(repeats: int = 5, iterations: int = 16, seed: int = 0) -> dict | None:
+    """Median epoch seconds of NumPy and PyTorch, measured in alternation (NumPy, torch,
+    NumPy, ...) so drifting machine load hits both alike; None when torch is not importable."""
+    torch_run = torch_epoch_runner(seed, iterations)
+    if torch_run is None:
+        return None
+    numpy_run = numpy_epoch_runner(seed, iterations)
+    pairs = [(numpy_run(), torch_run()) for _ in range(repeats)]
+    numpy_s = float(np.median([p[0] for p in pairs]))
+    torch_s = float(np.median([p[1] for p in pairs]))
+    ratios = [a / b for a, b in pairs]
+    return {"numpy_seconds_per_epoch": numpy_s, "torch_seconds_per_epoch": torch_s,
+            "numpy_over_torch": numpy_s / torch_s,
+            "numpy_over_torch_paired_median": float(np.median(ratios)), "pairs": repeats}
+
+
 def inference_images_per_second(repeats: int = 3, seed: int = 0) -> float:
     net = DeepConvNet()
     x, _ = _batch(seed, n=EPOCH_IMAGES)
@@ -115,6 +199,7 @@ def run_benchmark(quick: bool = False, seed: int = 0) -> dict:
             for name, row in layers.iterrows()
         },
         "gemm_float32_gflops": gemm_gflops(1000 if quick else 2000, repeats),
+        "torch_comparison": torch_comparison(repeats, 4 if quick else 16, seed),
         "numpy": np.__version__,
         "blas": blas_info(),
         "cpu_count": os.cpu_count(),
@@ -144,8 +229,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, a few seconds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-only", action="store_true",
+                        help="only the NumPy vs PyTorch epoch comparison (needs torch)")
+    parser.add_argument("--layers", action="store_true", help="print the per-layer table too")
     args = parser.parse_args(argv)
-    print(json.dumps(run_benchmark(args.quick, args.seed), indent=2))
+    if args.torch_only:
+        print(json.dumps(torch_comparison(1 if args.quick else 5, seed=args.seed), indent=2))
+        return
+    result = run_benchmark(args.quick, args.seed)
+    print(json.dumps(result, indent=2))
+    if args.layers:
+        print(layer_table(result).round(2).to_string())
 
 
 if __name__ == "__main__":
