@@ -7,6 +7,7 @@ are accurate to ~1e-10 here, so 1e-6 leaves room only for a real bug to fail.
 import numpy as np
 import pytest
 
+from glaucoma_lib.nn.conv_ops import ShiftGrid, col2im, gemm_into, im2col
 from glaucoma_lib.nn.gradcheck import numerical_gradient, relative_error
 from glaucoma_lib.nn.layers import (
     Affine,
@@ -16,11 +17,7 @@ from glaucoma_lib.nn.layers import (
     Flatten,
     MaxPooling,
     Relu,
-    ShiftGrid,
     SoftmaxWithLoss,
-    col2im,
-    gemm_into,
-    im2col,
 )
 
 TOL = 1e-6
