@@ -139,6 +139,7 @@ def save_run(
     train_labels: np.ndarray | None = None,
     true_train_labels: np.ndarray | None = None,
     evaluated_per_epoch: int | None = None,
+    extra_metrics: dict[str, Any] | None = None,
     config: dict[str, Any],
     seed: int,
     data_dir: Path | str,
@@ -152,7 +153,8 @@ def save_run(
     original, its mispaired ones); true_test_labels, when they differ, are the labels by file
     name, so the record holds both the number the pipeline would print and the true one.
     The always-healthy baselines are stored for exactly the images each accuracy was measured on
-    (the first evaluated_per_epoch of each split, or all of them).
+    (the first evaluated_per_epoch of each split, or all of them). extra_metrics (for instance
+    how the labels were paired, or the original's own final accuracy) are stored as given.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +182,7 @@ def save_run(
             "label_true": np.asarray(true_labels).tolist(),
             "prob_glaucoma": np.round(np.asarray(test_prob, dtype=np.float64), 6).tolist(),
         },
+        **(extra_metrics or {}),
     }
     write_run_record(
         run_dir, config=config, seed=seed, data_checksum=data_checksum(data_dir),
