@@ -76,7 +76,11 @@ def write_split_csvs(labels_df: pd.DataFrame, out_dir: str | os.PathLike) -> tup
     return paths
 
 
-def validation_block(n: int, fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+VALIDATION_FRACTION = 0.2  # share of the training images in the validation block
+
+
+def validation_block(n: int, fraction: float = VALIDATION_FRACTION
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Hold out the LAST contiguous block (highest image numbers), like the test split does."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
