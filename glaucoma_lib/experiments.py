@@ -322,8 +322,11 @@ def test_comparison_table(records: list[dict], baseline: dict, checksum: str) ->
     return pd.DataFrame(table)
 
 
+CONFIDENCE_CUT = 0.8  # detector confidence separating sure from unsure detections
+
+
 def confidence_table(y: np.ndarray, prob: np.ndarray, threshold: float, confidence: np.ndarray,
-                     cut: float = 0.8) -> pd.DataFrame:
+                     cut: float = CONFIDENCE_CUT) -> pd.DataFrame:
     """AUC and accuracy on test images split by the disc detector's confidence."""
     pred = (prob >= threshold).astype(int)
     rows = {}

@@ -95,10 +95,11 @@ def explanation_text(config: DiscModelConfig, ids: list[str], correct: np.ndarra
 def confidence_text(table: pd.DataFrame, ids: list[str], confidence: np.ndarray, cut: float,
                     applies: bool) -> str:
     """The confidence table in words, with how the audited misses fall on it."""
-    high, low = table.iloc[0], table.iloc[1]
-    text = (f"ROC AUC {high['ROC AUC']:.3f} on the {int(high['images'])} test images with "
-            f"detector confidence >= {cut} and {low['ROC AUC']:.3f} on the {int(low['images'])} "
-            "others.")
+    parts = [f"{r['ROC AUC']:.3f} on the {int(r['images'])} test images with detector "
+             f"{name}" if np.isfinite(r["ROC AUC"]) else
+             f"not measurable on the {int(r['images'])} test images with detector {name} (one "
+             "class or none)" for name, r in table.iterrows()]
+    text = f"ROC AUC {parts[0]}; {parts[1]}."
     if applies:
         low_misses = int(np.sum(is_audited_miss(ids) & (confidence < cut)))
         text += (f" Of the {len(AUDITED_MISSES)} audited misses, {low_misses} have confidence "
@@ -129,7 +130,6 @@ def evaluation_findings(summary: pd.DataFrame, base: dict, study_table: pd.DataF
         f"{study_table.loc['blocked', 'model fold AUC mean']:.3f}; the fold holding most test "
         f"images (fold {last}, {np.isin(folds[last][1], test_part).sum()} of its "
         f"{len(folds[last][1])}) scores {aucs[last]:.3f}.",
-        "G1020's labels are clinical diagnoses.",
         leakage,
     ]
     if m["auc_ci_low"] <= 0.5 < m["validation AUC"]:
@@ -138,6 +138,8 @@ def evaluation_findings(summary: pd.DataFrame, base: dict, study_table: pd.DataF
                      "(notebook 06, forking paths) or something that changed with image number "
                      "(camera, clinic practice) rather than a sign of glaucoma, these data do "
                      "not tell.")
+    if not synthetic:
+        lines.insert(2, "G1020's labels are clinical diagnoses.")
     if audit_applies(test_ids, synthetic):
         hits = len(test_ids) - len(AUDITED_MISSES)
         lines.insert(2, f"Disc localisation hit {hits} of {len(test_ids)} test discs by eye "

@@ -55,7 +55,10 @@ def test_confidence_text_reads_the_table():
     ids = [f"image_{n}.jpg" for n in AUDITED_MISSES[:2]] + ["image_9000.jpg"]
     text = narrative.confidence_text(table, ids, np.array([0.1, 0.9, 0.1]), 0.8, applies=True)
     assert text.startswith("ROC AUC 0.496 on the 185 test images with detector confidence >= "
-                           "0.8 and 0.603 on the 35 others.")
+                           "0.8; 0.603 on the 35 test images with detector confidence < 0.8.")
+    table.loc["confidence < 0.8", "ROC AUC"] = np.nan
+    assert "not measurable on the 35 test images" in narrative.confidence_text(
+        table, ids, np.ones(3), 0.8, applies=False)
     assert f"Of the {len(AUDITED_MISSES)} audited misses, 1 have confidence below 0.8." in text
 
 
@@ -78,5 +81,6 @@ def test_evaluation_findings_from_the_summaries(synthetic):
     assert "ROC AUC is 0.510 ± 0.010" in text and "below the 71.4%" in text
     assert "fold 4, 204 of its 204) scores 0.490" in text and "do not tell" in text
     assert "(pressure" not in text and lines[-1] == "LEAK"
+    assert ("clinical diagnoses" in text) != synthetic
     assert ("199 of 220 test discs" in text) != synthetic
     assert lines[0].startswith("SYNTHETIC") == synthetic
