@@ -137,7 +137,6 @@ def save_run(
     test_prob: np.ndarray,
     true_test_labels: np.ndarray | None = None,
     train_labels: np.ndarray | None = None,
-    true_train_labels: np.ndarray | None = None,
     evaluated_per_epoch: int | None = None,
     extra_metrics: dict[str, Any] | None = None,
     config: dict[str, Any],
@@ -169,11 +168,6 @@ def save_run(
         "always_healthy_per_epoch": baselines,
         "as_scored": screening_summary(test_labels, test_prob),
         "true_labels": screening_summary(true_labels, test_prob),
-        "label_agreement": float(np.mean(np.asarray(test_labels) == np.asarray(true_labels))),
-        "train_label_agreement": (
-            None if train_labels is None or true_train_labels is None
-            else float(np.mean(np.asarray(train_labels) == np.asarray(true_train_labels)))
-        ),
         "final_train_acc": history.train_acc[-1] if history.train_acc else None,
         "final_test_acc_per_epoch_eval": history.test_acc[-1] if history.test_acc else None,
         "predictions": {

@@ -124,7 +124,7 @@ def train_run(run: str, spec: RunSpec, settings: Settings, models_root: str) -> 
             test_ids=test_ids, test_labels=t_test,
             test_prob=proba[:, 1],
             true_test_labels=np.array([label_of[i] for i in test_ids]),
-            train_labels=t_train, true_train_labels=np.array([label_of[i] for i in train_ids]),
+            train_labels=t_train,
             evaluated_per_epoch=spec.evaluate_sample_num_per_epoch,
             extra_metrics=run_metrics(spec, t_test, proba.argmax(axis=1), pairing),
             config=config, seed=settings.seed, data_dir=settings.data_dir,

@@ -148,8 +148,7 @@ def test_save_run_and_comparison_table(tmp_path):
     assert {p.name for p in (tmp_path / "fixed").iterdir()} == {
         records.WEIGHTS_FILE, records.HISTORY_FILE, records.RECORD_FILE}
     m = original["metrics"]
-    assert m["label_agreement"] == pytest.approx(3 / 8)
-    assert m["train_label_agreement"] is None
+    assert m["pairing"]["train"]["n_wrong_class"] == 2
     assert m["always_healthy_per_epoch"] == {"test_evaluated": 0.5, "train_evaluated": 0.75}
     assert m["true_labels"]["auc"] == 1.0  # probabilities rise with the true label
     assert fixed["metrics"]["as_scored"] == fixed["metrics"]["true_labels"]
