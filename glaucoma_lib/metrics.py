@@ -142,6 +142,25 @@ def always_healthy_accuracy(y: np.ndarray) -> float:
     return float(np.mean(y == 0))
 
 
+def truncated_batch_accuracy(y: np.ndarray, pred: np.ndarray, batch_size: int) -> dict:
+    """Accuracy as the original study computed its final score, bug included.
+
+    Its `accuracy(x, t, batch_size)` (deep-learning-from-scratch style) counts correct answers
+    over int(N / batch_size) whole batches only, then divides by N: the last N % batch_size images
+    are never scored yet count as wrong. Replicated so its reported number can be traced; the
+    always-healthy answer is scored the same way beside it.
+    """
+    y, pred = _binary(y), _binary(pred, "predictions")
+    if y.size == 0 or y.shape != pred.shape:
+        raise ValueError(f"need as many predictions as labels, got {pred.size} and {y.size}")
+    scored = (y.size // batch_size) * batch_size
+    correct = int(np.sum(pred[:scored] == y[:scored]))
+    healthy = int(np.sum(y[:scored] == 0))
+    return {"batch_size": batch_size, "scored": scored, "divided_by": int(y.size),
+            "correct": correct, "accuracy": correct / y.size,
+            "always_healthy_correct": healthy, "always_healthy_accuracy": healthy / y.size}
+
+
 def threshold_youden(y: np.ndarray, score: np.ndarray) -> float:
     """Threshold maximising sensitivity + specificity - 1 (choose it on validation, never test)."""
     fpr, tpr, thresholds = roc_curve(y, score)

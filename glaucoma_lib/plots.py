@@ -219,6 +219,19 @@ def plot_fold_study(study: dict, synthetic: bool, title: str) -> plt.Figure:
     return fig
 
 
+def plot_leakage_permutations(table: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
+    """Random-fold mean AUC of each permutation against the one blocked-fold mean."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(table["permutation seed"], table["random fold AUC mean"], color="C0",
+               label="random image-level folds (one point per permutation)")
+    ax.axhline(table["blocked fold AUC mean"].iloc[0], color="C1", label="blocked folds")
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.set(xlabel="permutation seed", ylabel="mean fold ROC AUC",
+           title=data_title(title, synthetic))
+    ax.legend(fontsize=8)
+    return fig
+
+
 def plot_training_curves(histories: dict[str, pd.DataFrame], synthetic: bool,
                          title: str) -> plt.Figure:
     """Loss and train/validation AUC per epoch, one line per run (label -> history_frame)."""

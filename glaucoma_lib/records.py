@@ -137,8 +137,8 @@ def save_run(
     test_prob: np.ndarray,
     true_test_labels: np.ndarray | None = None,
     train_labels: np.ndarray | None = None,
-    true_train_labels: np.ndarray | None = None,
     evaluated_per_epoch: int | None = None,
+    extra_metrics: dict[str, Any] | None = None,
     config: dict[str, Any],
     seed: int,
     data_dir: Path | str,
@@ -152,7 +152,8 @@ def save_run(
     original, its mispaired ones); true_test_labels, when they differ, are the labels by file
     name, so the record holds both the number the pipeline would print and the true one.
     The always-healthy baselines are stored for exactly the images each accuracy was measured on
-    (the first evaluated_per_epoch of each split, or all of them).
+    (the first evaluated_per_epoch of each split, or all of them). extra_metrics (for instance
+    how the labels were paired, or the original's own final accuracy) are stored as given.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,11 +168,6 @@ def save_run(
         "always_healthy_per_epoch": baselines,
         "as_scored": screening_summary(test_labels, test_prob),
         "true_labels": screening_summary(true_labels, test_prob),
-        "label_agreement": float(np.mean(np.asarray(test_labels) == np.asarray(true_labels))),
-        "train_label_agreement": (
-            None if train_labels is None or true_train_labels is None
-            else float(np.mean(np.asarray(train_labels) == np.asarray(true_train_labels)))
-        ),
         "final_train_acc": history.train_acc[-1] if history.train_acc else None,
         "final_test_acc_per_epoch_eval": history.test_acc[-1] if history.test_acc else None,
         "predictions": {
@@ -180,6 +176,7 @@ def save_run(
             "label_true": np.asarray(true_labels).tolist(),
             "prob_glaucoma": np.round(np.asarray(test_prob, dtype=np.float64), 6).tolist(),
         },
+        **(extra_metrics or {}),
     }
     write_run_record(
         run_dir, config=config, seed=seed, data_checksum=data_checksum(data_dir),

@@ -56,3 +56,20 @@ def test_confidence_table_splits_by_detector_confidence():
     assert table.loc["confidence >= 0.8", "ROC AUC"] == pytest.approx(1.0)
     assert table.loc["confidence < 0.8", "accuracy"] == pytest.approx(0.0)
     assert table["images"].tolist() == [4, 2]
+
+
+def test_leakage_permutations_repeat_the_random_folds_against_one_blocked_score():
+    d = disc_data(n=60)
+    d.t[::4] = 1 - d.t[::4]  # label noise, so fold AUCs differ between fold assignments
+    config = replace(TINY, scorer="texture", texture_c=1.0)
+    table = experiments.leakage_permutations(d, config, seed=3, n_permutations=4, k=3)
+    assert table["permutation seed"].tolist() == [3, 4, 5, 6]
+    assert table["blocked fold AUC mean"].nunique() == 1
+    assert table["random fold AUC mean"].nunique() > 1  # each permutation its own folds
+    gap = table["blocked fold AUC mean"] - table["random fold AUC mean"]
+    assert np.allclose(table["gap (blocked - random)"], gap)
+    text = experiments.leakage_text(table)
+    assert text.startswith("Over 4 random fold assignments (permutation seeds 3–6)")
+    assert f"{gap.mean():+.3f}" in text and "because" not in text
+    with pytest.raises(ValueError, match="texture"):
+        experiments.leakage_permutations(d, TINY, n_permutations=1)

@@ -116,3 +116,19 @@ def test_screening_summary_is_json_ready(scored):
     json.dumps(summary)
     assert summary["n"] == 220
     assert summary["auc_ci_low"] < summary["auc"] < summary["auc_ci_high"]
+
+
+def test_truncated_batch_accuracy_replicates_the_originals_final_score():
+    """220 labels, batches of 50: 200 scored, divided by 220; 151 healthy in the first 200."""
+    y = np.r_[np.zeros(151, int), np.ones(49, int), np.zeros(20, int)]
+    healthy = np.zeros(220, int)
+    result = metrics.truncated_batch_accuracy(y, healthy, 50)
+    assert (result["scored"], result["divided_by"], result["correct"]) == (200, 220, 151)
+    assert result["accuracy"] == 151 / 220 == result["always_healthy_accuracy"]
+    assert round(result["accuracy"], 4) == 0.6864
+    assert metrics.truncated_batch_accuracy(y, y, 50)["accuracy"] == 200 / 220  # 20 never scored
+
+
+def test_truncated_batch_accuracy_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="as many predictions"):
+        metrics.truncated_batch_accuracy(np.zeros(10, int), np.zeros(9, int), 5)

@@ -46,6 +46,9 @@ def test_every_plot_gets_the_banner():
         plots.plot_confusion(y, (prob > 0.5).astype(int), True),
         plots.plot_roc(y, prob, True, n_boot=50),
         plots.plot_reliability(y, prob, True),
+        plots.plot_leakage_permutations(pd.DataFrame({
+            "permutation seed": [0, 1], "random fold AUC mean": [0.5, 0.6],
+            "blocked fold AUC mean": [0.55, 0.55]}), True, "leakage"),
     ]
     for fig in figs:
         assert fig.axes[0].get_title().startswith("SYNTHETIC DATA — ")

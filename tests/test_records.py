@@ -2,13 +2,14 @@
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from glaucoma_lib import original as original_study
-from glaucoma_lib import paths, records
+from glaucoma_lib import paths, records, reproduce
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -115,7 +116,7 @@ def test_two_quick_builds_give_identical_metrics(tmp_path):
         assert first[run]["data"] == second[run]["data"]
 
 
-def _saved_run(tmp_path, name, test_labels, true_labels, evaluated):
+def _saved_run(tmp_path, name, test_labels, true_labels, evaluated, spec):
     from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
     from glaucoma_lib.nn.train import History
 
@@ -130,28 +131,39 @@ def _saved_run(tmp_path, name, test_labels, true_labels, evaluated):
         tmp_path / name, network, history, test_ids=[f"image_{i}.jpg" for i in range(8)],
         test_labels=np.array(test_labels), test_prob=prob, true_test_labels=true_labels,
         train_labels=np.array([0, 0, 0, 1, 1, 1]), evaluated_per_epoch=evaluated,
-        config={"evaluate_sample_num_per_epoch": evaluated}, seed=0, data_dir=data,
+        extra_metrics=reproduce.run_metrics(spec, np.array(test_labels), np.zeros(8, int), {
+            "train": {"n_images": 6, "n_other_image_label": 5, "n_wrong_class": 2},
+            "test": {"n_images": 8, "n_other_image_label": 5, "n_wrong_class": 5}}),
+        config={"evaluate_sample_num_per_epoch": evaluated, "pairing": spec.pairing}, seed=0,
+        data_dir=data,
         synthetic=True,
     )
 
 
 def test_save_run_and_comparison_table(tmp_path):
     truth = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    original = _saved_run(tmp_path, "as_built", [1, 0, 0, 1, 0, 1, 0, 0], truth, 4)
-    fixed = _saved_run(tmp_path, "fixed", truth, None, None)
+    original = _saved_run(tmp_path, "as_built", [1, 0, 0, 1, 0, 1, 0, 0], truth, 4,
+                          replace(reproduce.RUNS["repro_as_built"], final_accuracy_batch=3))
+    fixed = _saved_run(tmp_path, "fixed", truth, None, None, reproduce.RUNS["repro_fixed"])
     assert {p.name for p in (tmp_path / "fixed").iterdir()} == {
         records.WEIGHTS_FILE, records.HISTORY_FILE, records.RECORD_FILE}
     m = original["metrics"]
-    assert m["label_agreement"] == pytest.approx(3 / 8)
-    assert m["train_label_agreement"] is None
+    assert m["pairing"]["train"]["n_wrong_class"] == 2
     assert m["always_healthy_per_epoch"] == {"test_evaluated": 0.5, "train_evaluated": 0.75}
     assert m["true_labels"]["auc"] == 1.0  # probabilities rise with the true label
     assert fixed["metrics"]["as_scored"] == fixed["metrics"]["true_labels"]
     table = original_study.comparison_table(original, fixed)
     assert list(table.columns) == [
         "original report", "faithful reproduction (as_built)", "fixed pipeline (fixed)"]
-    assert table.loc["final test accuracy, all test images (labels as paired)",
+    assert table.loc["final test accuracy as the original computed it (labels as paired)",
                      "original report"] == "68.64%"
+    assert table.loc["final test accuracy as the original computed it (labels as paired)",
+                     "faithful reproduction (as_built)"] == (
+        "37.50% (3 correct of the first 6 scored, divided by 8)")
+    assert table.loc["always-healthy accuracy, all test images (labels as paired)",
+                     "original report"] == original_study.NOT_COMPUTED
+    assert table.loc["training images given the wrong class",
+                     "faithful reproduction (as_built)"] == "2 of 6 (33.33%)"
     assert table.loc["images evaluated per epoch", "fixed pipeline (fixed)"] == "all images"
     frame = records.history_frame(fixed)
     assert list(frame["epoch"]) == [1, 2] and "val_acc" not in frame
@@ -160,6 +172,18 @@ def test_save_run_and_comparison_table(tmp_path):
     assert losses["mean"].tolist() == pytest.approx([0.65, 0.575])
     text = "\n".join(original_study.findings(original, fixed, synthetic=True))
     assert text.startswith("SYNTHETIC DATA")
-    assert "another image's label (test images: 62%)" in text
+    assert "gave 5 of its 6 training images another image's label; 2 of them (33%)" in text
+    assert "int(8/3) × 3 = 6 images" in text and "3/8 = 37.50%" in text
+    assert "answers 'healthy' for every eye: the bugs" not in text  # the fixed run finds glaucoma
     assert "first 4 images of each split" in text
     assert "still includes 0.5" not in text  # the fixed run's AUC is 1.0 here
+
+
+def test_pairing_counts_separate_other_labels_from_wrong_classes():
+    """Swapping two images' labels gives both another image's label; the class is wrong only
+    when the two labels differ."""
+    label_of = {"a": 0, "b": 0, "c": 1}
+    counts = reproduce.pairing_counts(["a", "b", "c"], ["b", "a", "c"], label_of)
+    assert counts == {"n_images": 3, "n_other_image_label": 2, "n_wrong_class": 0}
+    counts = reproduce.pairing_counts(["a", "b", "c"], ["a", "c", "b"], label_of)
+    assert counts == {"n_images": 3, "n_other_image_label": 2, "n_wrong_class": 2}

@@ -1,0 +1,86 @@
+"""Notebook 06/07 sentences are generated from tables and records: check them on small inputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY
+
+from glaucoma_lib import narrative
+from glaucoma_lib.audit import AUDITED_MISSES
+from glaucoma_lib.disc_model import DiscModelConfig
+
+INFO = {"finished": "2026-11-30 16:05 UTC",
+        "candidates": {"a": {"scorer": "cnn"}, "b": {"scorer": "cnn"},
+                       "t": {"scorer": "texture"}}}
+SWEEP = pd.DataFrame({"name": ["a", "b", "t"], "cv_auc_mean": [0.466, 0.522, 0.58],
+                      "seconds": [600.0, 600.0, 600.0]})
+
+
+def test_sweep_text_takes_the_cnn_range_from_the_table_and_names_its_provenance():
+    text = narrative.sweep_text(SWEEP, INFO, same_data=True)
+    assert "The 2 CNN variants scored 0.466–0.522" in text and "t 0.580" in text
+    assert "took 30 minutes" in text and "2026-11-30 16:05 UTC" in text
+    assert "rows from earlier runs" in text and "other data" not in text
+    assert "other data" in narrative.sweep_text(SWEEP, INFO, same_data=False)
+
+
+def test_ideas_text_names_ideas_above_chance_in_every_fold():
+    ideas = pd.DataFrame({"idea": ["x", "y"], "cv_auc_mean": [0.52, 0.58],
+                          "cv_auc_std": [0.04, 0.02],
+                          "fold_aucs": ["0.45 0.60 0.51", "0.55 0.60 0.59"]})
+    assert narrative.ideas_text(ideas) == ("Above 0.5 in every fold: y. Best mean: y "
+                                           "(0.580 ± 0.020).")
+
+
+def test_forking_paths_states_the_unrecorded_settings_from_the_configuration():
+    text = narrative.forking_paths_text(DiscModelConfig(), 12, 6)
+    assert "C = 0.001, 150 kernels of size 5, dilations (1, 2, 3)" in text
+    assert "12 sweep rows and 6 fast ideas" in text and "no record" in text
+
+
+def test_explanation_text_counts_audited_misses_among_the_cases_shown():
+    ids = [f"image_{AUDITED_MISSES[0]}.jpg", "image_9000.jpg", f"image_{AUDITED_MISSES[1]}.jpg"]
+    text = narrative.explanation_text(DiscModelConfig(), ids, np.array([True, True, False]),
+                                      0.5123, applies=True)
+    assert "disc CNN trained beside it" in text and "0.512" in text
+    assert f"2 confident correct cases shown: 1 (image_{AUDITED_MISSES[0]}.jpg)" in text
+    assert "1 confident wrong" in text
+    own = narrative.explanation_text(TINY, ids, np.ones(3, bool), 0.5, applies=False)
+    assert own == "The maps are those of the final scorer."
+
+
+def test_confidence_text_reads_the_table():
+    table = pd.DataFrame({"images": [185, 35], "ROC AUC": [0.496, 0.603]},
+                         index=["confidence >= 0.8", "confidence < 0.8"])
+    ids = [f"image_{n}.jpg" for n in AUDITED_MISSES[:2]] + ["image_9000.jpg"]
+    text = narrative.confidence_text(table, ids, np.array([0.1, 0.9, 0.1]), 0.8, applies=True)
+    assert text.startswith("ROC AUC 0.496 on the 185 test images with detector confidence >= "
+                           "0.8; 0.603 on the 35 test images with detector confidence < 0.8.")
+    table.loc["confidence < 0.8", "ROC AUC"] = np.nan
+    assert "not measurable on the 35 test images" in narrative.confidence_text(
+        table, ids, np.ones(3), 0.8, applies=False)
+    assert f"Of the {len(AUDITED_MISSES)} audited misses, 1 have confidence below 0.8." in text
+
+
+@pytest.mark.parametrize("synthetic", [True, False])
+def test_evaluation_findings_from_the_summaries(synthetic):
+    summary = pd.DataFrame({"auc": [0.5, 0.52, 0.51, 0.01], "auc_ci_low": [0.42] * 4,
+                            "accuracy": [0.4, 0.44, 0.42, 0.02],
+                            "always_healthy_accuracy": [0.714] * 4,
+                            "validation AUC": [0.58] * 4},
+                           index=["seed 0", "seed 1", "mean", "std"])
+    folds = pd.DataFrame({"fold": range(5), "n": [204] * 5,
+                          "auc": [0.56, 0.62, 0.52, 0.59, 0.49]})
+    study = {"blocked": {"folds": folds}}
+    table = pd.DataFrame({"model fold AUC mean": [0.555]}, index=["blocked"])
+    ids = [f"image_{n}.jpg" for n in AUDITED_MISSES] + [f"image_{4000 + i}.jpg"
+                                                       for i in range(199)]
+    lines = narrative.evaluation_findings(summary, {"test": {"auc": 0.496}}, table, study, 220,
+                                          "LEAK", "texture", ids, synthetic)
+    text = " ".join(lines)
+    assert "ROC AUC is 0.510 ± 0.010" in text and "below the 71.4%" in text
+    assert "fold 4, 204 of its 204) scores 0.490" in text and "do not tell" in text
+    assert "(pressure" not in text and lines[-1] == "LEAK"
+    assert ("clinical diagnoses" in text) != synthetic
+    assert ("199 of 220 test discs" in text) != synthetic
+    assert lines[0].startswith("SYNTHETIC") == synthetic
