@@ -15,14 +15,8 @@ import pandas as pd
 
 from glaucoma_lib import metrics, split
 from glaucoma_lib.data import data_checksum
-from glaucoma_lib.disc_model import (
-    DiscData,
-    DiscModel,
-    DiscModelConfig,
-    fit_disc_cnn,
-    fit_model,
-    load_disc_data,
-)
+from glaucoma_lib.disc_fit import fit_disc_cnn, fit_model
+from glaucoma_lib.disc_model import DiscData, DiscModel, DiscModelConfig, load_disc_data
 from glaucoma_lib.features import disc_features
 from glaucoma_lib.linear import fit_linear
 from glaucoma_lib.models import WEIGHTS_PATH

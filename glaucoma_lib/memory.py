@@ -37,7 +37,8 @@ Trainer(DeepConvNet(), x, t, epochs=1, mini_batch_size=50, optimizer="Adam",
 """
 
 _TRAIN_IMPROVED = """
-from glaucoma_lib.disc_model import DiscModelConfig, load_disc_data, train_cnn
+from glaucoma_lib.disc_fit import train_cnn
+from glaucoma_lib.disc_model import DiscModelConfig, load_disc_data
 config = DiscModelConfig(epochs=1)
 train, _ = load_disc_data({data_dir!r}, config)
 train_cnn(train, None, config)

@@ -12,10 +12,8 @@ import argparse
 import contextlib
 import copy
 import datetime as dt
-import fcntl
 import html
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -30,16 +28,13 @@ from glaucoma_lib.files import write_json
 from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, shown
 from glaucoma_lib.pdf import export_pdf
 from glaucoma_lib.records import package_versions, runtime_info
+from glaucoma_lib.swap import ReportError, swap_in
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
 REPORT_TITLE = "Glaucoma screening from fundus photographs: an open reproduction"
 SYNTHETIC_OUT = Path("report") / "synthetic"  # under the project, for synthetic builds
 _PAGE_BREAK = '<div style="page-break-after: always"></div>'
-
-
-class ReportError(RuntimeError):
-    """The report could not be built; the message names the notebook and cell at fault."""
 
 
 @dataclass
@@ -254,63 +249,6 @@ def export_html(nb: nbformat.NotebookNode, target: Path, resources_dir: Path) ->
     return target
 
 
-SWAP_LOCK = ".swap.lock"
-SWAP_LOCK_TIMEOUT = 600.0  # seconds a build waits for another build's swap to finish
-
-
-@contextlib.contextmanager
-def _swap_lock(report_dir: Path, timeout: float | None = None) -> Iterator[None]:
-    """Exclusive flock on report/.swap.lock, so two builds never interleave their outputs: the
-    second waits for the first (up to ``timeout``), then fails with a ReportError."""
-    timeout = SWAP_LOCK_TIMEOUT if timeout is None else timeout
-    lock = report_dir / SWAP_LOCK
-    deadline = time.monotonic() + timeout
-    with open(lock, "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ReportError(
-                        f"another build is swapping its report into {report_dir} (lock {lock} "
-                        f"still held after {timeout:.0f} s); run again when it has finished"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _swap_in(build: Path, report_dir: Path, figures_dir: Path) -> None:
-    """Replace the old report and figures by the new build, under the swap lock."""
-    with _swap_lock(report_dir):
-        _replace_outputs(build, report_dir, figures_dir)
-
-
-def _replace_outputs(build: Path, report_dir: Path, figures_dir: Path) -> None:
-    """Old outputs go to report/.old-* first, then the build's move into place."""
-    old = report_dir / f".old-{build.name.removeprefix('.build-')}"
-    old.mkdir()
-    moves = [
-        (build / "report.html", report_dir / "report.html"),
-        (build / "report.pdf", report_dir / "report.pdf"),
-        (build / "report.ipynb", report_dir / "report.ipynb"),
-        (build / "build_info.json", report_dir / "build_info.json"),
-        (build / "notebooks", report_dir / "notebooks"),
-        (build / "figures", figures_dir),
-    ]
-    for _, target in moves:
-        if target.exists():
-            os.replace(target, old / f"{target.parent.name}-{target.name}")
-    for source, target in moves:
-        if source.exists():
-            os.replace(source, target)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(build, ignore_errors=True)
-
-
 def output_root(options: BuildOptions, synthetic: bool) -> Path:
     """Where a build writes report/ and figures/: a synthetic build of the project never lands on
     the committed G1020 report, it goes to report/synthetic/ instead."""
@@ -353,7 +291,7 @@ def build_report(options: BuildOptions) -> BuildResult:
         "seed": options.seed, "quick": options.quick, "jobs": options.jobs, "seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 1), "pdf": pdf_message,
     })
-    _swap_in(build, report_dir, figures_dir)
+    swap_in(build, report_dir, figures_dir)
     return BuildResult(
         html=report_dir / "report.html",
         pdf=report_dir / "report.pdf" if pdf_path else None,

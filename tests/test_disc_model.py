@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from conftest import TINY, disc_data
 
-from glaucoma_lib import disc_model
-from glaucoma_lib.disc_model import DiscCnnModel, TextureModel, fit_model
+from glaucoma_lib import disc_fit, disc_model
+from glaucoma_lib.disc_fit import fit_model
+from glaucoma_lib.disc_model import DiscCnnModel, TextureModel
 from glaucoma_lib.features import FEATURE_NAMES, disc_features
 from glaucoma_lib.files import WeightsError, json_entry, save_npz
 from glaucoma_lib.linear import LinearScorer, fit_linear
@@ -40,7 +41,7 @@ def test_linear_scorer_learns_and_round_trips_through_json():
 
 
 def test_cosine_schedule_decays_from_lr():
-    s = disc_model.CosineSchedule(0.01, 10)
+    s = disc_fit.CosineSchedule(0.01, 10)
     assert s(0) == pytest.approx(0.01)
     assert s(5) == pytest.approx(0.005)
     assert all(s(i) > s(i + 1) for i in range(9))
@@ -70,7 +71,7 @@ def test_texture_model_has_no_cnn_and_trains_none(tmp_path, monkeypatch):
     def no_cnn(*args, **kwargs):
         raise AssertionError("fitting the texture model trained a CNN")
 
-    monkeypatch.setattr(disc_model, "train_cnn", no_cnn)
+    monkeypatch.setattr(disc_fit, "train_cnn", no_cnn)
     d = disc_data()
     model, val = fit_model(d, replace(TINY, scorer="texture"), seed=4)
     assert isinstance(model, TextureModel) and "history" not in val

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glaucoma_lib import pdf, report
+from glaucoma_lib import pdf, report, swap
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -165,17 +165,17 @@ def test_two_swaps_at_once_never_interleave(tmp_path, monkeypatch):
         time.sleep(0.02)  # widens the window in which an unlocked swap would interleave
         real_replace(a, b)
 
-    monkeypatch.setattr(report.os, "replace", slow_replace)
+    monkeypatch.setattr(swap.os, "replace", slow_replace)
     builds = [fake_build(report_dir, name) for name in ("first", "second", "third")]
     errors = []
 
-    def swap(build):
+    def swap_one(build):
         try:
-            report._swap_in(build, report_dir, figures)
+            swap.swap_in(build, report_dir, figures)
         except Exception as error:  # noqa: BLE001 - collected for the assertion below
             errors.append(error)
 
-    threads = [threading.Thread(target=swap, args=(b,)) for b in builds]
+    threads = [threading.Thread(target=swap_one, args=(b,)) for b in builds]
     for t in threads:
         t.start()
     for t in threads:
@@ -192,12 +192,12 @@ def test_two_swaps_at_once_never_interleave(tmp_path, monkeypatch):
 def test_a_swap_that_waits_too_long_fails_clearly(tmp_path, monkeypatch):
     report_dir = tmp_path / "report"
     report_dir.mkdir()
-    monkeypatch.setattr(report, "SWAP_LOCK_TIMEOUT", 0.2)
+    monkeypatch.setattr(swap, "SWAP_LOCK_TIMEOUT", 0.2)
     build = fake_build(report_dir, "late")
     with open(report_dir / ".swap.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(report.ReportError, match="another build is swapping"):
-            report._swap_in(build, report_dir, tmp_path / "figures")
+            swap.swap_in(build, report_dir, tmp_path / "figures")
     assert not (report_dir / "report.html").exists() and (build / "report.html").exists()
 
 
