@@ -64,6 +64,33 @@ TRUST_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
          "test_weights.py::test_pickles_are_never_loaded",
          "test_weights.py::test_fuzz_random_bytes_only_raise_weights_error",
          "test_weights.py::test_every_field_is_checked_and_named")),
+    ("Predict never destroys an input", "a --csv that is an input, or resolves to one, is "
+     "refused before anything runs; the CSV is whole or absent, one row and status per input", (
+         "test_cli.py::test_csv_that_is_an_input_is_refused_before_anything_runs",
+         "test_cli.py::test_unwritable_csv_targets_fail_before_scoring_in_one_line",
+         "test_cli.py::test_read_only_folder_is_one_line",
+         "test_cli.py::test_broken_pipe_ends_quietly_and_still_writes_the_csv",
+         "test_cli.py::test_ctrl_c_is_one_line_and_leaves_no_csv",
+         "test_cli.py::test_names_that_are_not_utf8_or_hold_tabs_keep_csv_and_lines",
+         "test_predict.py::test_folder_is_walked_and_bad_files_are_reported_not_fatal")),
+    ("Images as a viewer shows them", "EXIF orientation applied everywhere, large JPEGs decoded "
+     "reduced, oversized images refused from the header", (
+         "test_predict.py::test_exif_orientation_is_applied_in_predict_loader_and_localiser",
+         "test_predict.py::test_large_jpeg_is_decoded_reduced_and_positions_stay_native",
+         "test_predict.py::test_declared_size_above_the_limit_is_refused_from_the_header",
+         "test_hostile_data.py::test_decompression_bombs_are_refused_from_the_header")),
+    ("No fundus, no verdict", "blank, uniform and noise frames get no label; real photographs "
+     "do; the floors come from the training images only", (
+         "test_predict.py::test_frames_without_a_fundus_get_no_verdict",
+         "test_predict.py::test_real_g1020_images_keep_their_verdict",
+         "test_disc.py::test_no_fundus_floors_are_recomputed_from_the_training_images_only")),
+    ("Weight files checked from their headers", "sizes, shapes, dtypes and every configuration "
+     "field checked before anything is read or allocated", (
+         "test_weights.py::test_entries_are_checked_from_their_headers",
+         "test_weights.py::test_huge_architecture_is_refused_before_allocating",
+         "test_weights.py::test_fuzz_each_field_refused_in_one_line_or_usable",
+         "test_weights.py::test_parameter_count_is_limited_from_the_shapes_alone",
+         "test_cli.py::test_weights_that_are_not_files_or_hold_bad_values")),
     ("Blocked validation", "validation folds are contiguous blocks by image number, like the test "
      "split", (
          "test_split.py::test_original_split_takes_the_last_images_by_number",
@@ -89,6 +116,8 @@ TRUST_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
          "test_report.py::test_failing_notebook_names_cell_and_keeps_old_report",
          "test_report.py::test_stub_build_combines_hides_code_and_swaps_in",
          "test_report.py::test_quick_report_end_to_end",
+         "test_report.py::test_two_swaps_at_once_never_interleave",
+         "test_report.py::test_synthetic_build_leaves_the_committed_report_untouched",
          "test_records.py::test_record_has_provenance")),
 )
 _TEST_DEF = re.compile(r"^def (test_\w+)", re.MULTILINE)
