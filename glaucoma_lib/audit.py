@@ -49,3 +49,33 @@ def disc_audit_text(test_ids: list[str], synthetic: bool) -> str:
         "the doubtful ones as misses. The misses are mostly images with a bright glare crescent "
         "or light leak at the rim of the field, very dark photographs, and large bright lesions."
     )
+
+
+# EyePACS-AIROGS-light: 60 images drawn at random (numpy default_rng(0).choice over the sorted
+# file names), every detection looked at on an enlarged contact sheet (notebook 08 draws it).
+AIROGS_AUDIT_SAMPLE: tuple[str, ...] = tuple(
+    f"EyePACS-TRAIN-{name}.jpg" for name in (
+        "NRG-2887 NRG-2889 NRG-2890 NRG-2896 NRG-2900 NRG-2907 NRG-2910 NRG-2913 NRG-2940 "
+        "NRG-2946 NRG-2953 NRG-2977 NRG-3008 NRG-3017 NRG-3078 NRG-3083 NRG-3089 NRG-3101 "
+        "NRG-3111 NRG-3176 NRG-3182 NRG-3183 NRG-3192 NRG-3203 NRG-3237 NRG-3242 NRG-3244 "
+        "RG-2889 RG-2894 RG-2897 RG-2898 RG-2901 RG-2928 RG-2941 RG-2950 RG-2956 RG-2966 "
+        "RG-2988 RG-2991 RG-3004 RG-3007 RG-3023 RG-3028 RG-3035 RG-3063 RG-3076 RG-3081 "
+        "RG-3091 RG-3094 RG-3115 RG-3121 RG-3124 RG-3135 RG-3145 RG-3173 RG-3193 RG-3236 "
+        "RG-3245 RG-3252 RG-3263").split())
+# Those whose crop box is clearly not on the optic disc: mostly the bright rim at the left or
+# right edge of the field, twice the top or bottom edge, once peripapillary atrophy.
+AIROGS_AUDITED_MISSES: tuple[str, ...] = tuple(
+    f"EyePACS-TRAIN-{name}.jpg" for name in (
+        "NRG-2896 NRG-2946 NRG-3192 NRG-3203 RG-2941 RG-2988 RG-3035 RG-3076 RG-3115 "
+        "RG-3145").split())
+
+
+def airogs_audit_text(confidence_of_misses: list[float]) -> str:
+    """Notebook 08's hit-rate paragraph for the by-eye audit of the AIROGS sample."""
+    n, misses = len(AIROGS_AUDIT_SAMPLE), len(AIROGS_AUDITED_MISSES)
+    high = sum(c >= 0.9 for c in confidence_of_misses)
+    return (f"**Disc detection on {n} randomly drawn AIROGS images, counted by eye:** "
+            f"{n - misses} of {n} ({(n - misses) / n:.0%}) put the crop on the optic disc; the "
+            f"{misses} misses mostly sit on the bright rim at the edge of the field. {high} of "
+            "the misses have a detector confidence of 0.9 or more, so confidence does not flag "
+            "them. The texture models use every crop, misses included.")

@@ -25,3 +25,10 @@ def test_audit_does_not_apply_to_other_images():
     assert not audit.audit_applies(_test_ids(), synthetic=True)
     assert not audit.audit_applies(MISSES[1:], synthetic=False)
     assert "does not describe" in audit.disc_audit_text(["image_1.jpg"], False)
+
+
+def test_airogs_audit_misses_are_part_of_its_sample():
+    assert len(audit.AIROGS_AUDIT_SAMPLE) == 60 == len(set(audit.AIROGS_AUDIT_SAMPLE))
+    assert set(audit.AIROGS_AUDITED_MISSES) <= set(audit.AIROGS_AUDIT_SAMPLE)
+    text = audit.airogs_audit_text([0.99, 0.5] + [0.1] * 8)
+    assert "50 of 60 (83%)" in text and "1 of the misses" in text
