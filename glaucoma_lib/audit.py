@@ -71,11 +71,15 @@ AIROGS_AUDITED_MISSES: tuple[str, ...] = tuple(
 
 
 def airogs_audit_text(confidence_of_misses: list[float]) -> str:
-    """Notebook 08's hit-rate paragraph for the by-eye audit of the AIROGS sample."""
+    """Notebook 08's hit-rate paragraph for the by-eye audit of the AIROGS sample, with what the
+    detector's confidence says about the misses among the images shown."""
     n, misses = len(AIROGS_AUDIT_SAMPLE), len(AIROGS_AUDITED_MISSES)
-    high = sum(c >= 0.9 for c in confidence_of_misses)
-    return (f"**Disc detection on {n} randomly drawn AIROGS images, counted by eye:** "
+    text = (f"**Disc detection on {n} randomly drawn AIROGS images, counted by eye:** "
             f"{n - misses} of {n} ({(n - misses) / n:.0%}) put the crop on the optic disc; the "
-            f"{misses} misses mostly sit on the bright rim at the edge of the field. {high} of "
-            "the misses have a detector confidence of 0.9 or more, so confidence does not flag "
-            "them. The texture models use every crop, misses included.")
+            f"{misses} misses mostly sit on the bright rim at the edge of the field.")
+    if confidence_of_misses:
+        high = sum(c >= 0.9 for c in confidence_of_misses)
+        text += (f" {high} of the {len(confidence_of_misses)} misses shown have a detector "
+                 "confidence of 0.9 or more" + (", so confidence does not flag them all."
+                                                 if high else "."))
+    return text + " The texture models use every crop, misses included."

@@ -31,4 +31,5 @@ def test_airogs_audit_misses_are_part_of_its_sample():
     assert len(audit.AIROGS_AUDIT_SAMPLE) == 60 == len(set(audit.AIROGS_AUDIT_SAMPLE))
     assert set(audit.AIROGS_AUDITED_MISSES) <= set(audit.AIROGS_AUDIT_SAMPLE)
     text = audit.airogs_audit_text([0.99, 0.5] + [0.1] * 8)
-    assert "50 of 60 (83%)" in text and "1 of the misses" in text
+    assert "50 of 60 (83%)" in text and "1 of the 10 misses shown" in text
+    assert "confidence" not in audit.airogs_audit_text([])
