@@ -140,6 +140,10 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
                  "confusion_fixed", "roc_fixed", "misclassified_fixed"):
         assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
     assert len(list((tmp_path / "models").glob("*/run_record.json"))) >= 2
+    if os.environ.get("AIROGS_DATA"):  # the positive control ran too
+        for name in ("control_cv", "control_learning_curves", "control_disc_sheet"):
+            assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
+        assert (tmp_path / "models" / "control" / "run_record.json").is_file()
     if pdf.find_browser() is None:
         pytest.skip("report built and checked; no browser, so the PDF was not checked")
     assert result.pdf is not None, result.pdf_message
