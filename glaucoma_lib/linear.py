@@ -9,6 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without overflow warnings: beyond |z| = 500 it is 0 or 1 in float64."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
+
+
 @dataclass
 class LinearScorer:
     """Standardise-then-logistic model stored as plain arrays (no pickles in weight files)."""
@@ -22,7 +27,7 @@ class LinearScorer:
         return ((features - self.mean) / self.scale) @ self.coef + self.intercept
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logit(features)))
+        return sigmoid(self.logit(features))
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
@@ -52,7 +57,7 @@ def fit_linear(features: np.ndarray, t: np.ndarray, c: float = 0.01) -> LinearSc
     ridge[-1, -1] = 0.0
     beta = np.zeros(x.shape[1])
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        p = sigmoid(x @ beta)
         gradient = x.T @ (weights * (p - t)) + ridge @ beta
         hessian = (x * (weights * p * (1 - p))[:, None]).T @ x + ridge
         step = np.linalg.solve(hessian + 1e-12 * np.eye(len(beta)), gradient)

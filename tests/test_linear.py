@@ -1,10 +1,12 @@
 """The NumPy logistic regression against scikit-learn's at a tight tolerance."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from glaucoma_lib.linear import fit_linear
+from glaucoma_lib.linear import LinearScorer, fit_linear
 
 
 @pytest.mark.parametrize("c", [0.001, 0.01, 1.0])
@@ -23,3 +25,11 @@ def test_newton_fit_matches_scikit_learn_balanced_l2(c):
 def test_one_class_is_refused():
     with pytest.raises(ValueError, match="both classes"):
         fit_linear(np.ones((5, 2), np.float32), np.zeros(5))
+
+
+def test_extreme_logits_give_0_and_1_without_warnings():
+    scorer = LinearScorer(np.zeros(1), np.ones(1), np.ones(1), 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = scorer.predict_proba(np.array([[-1e6], [0.0], [1e6]]))
+    np.testing.assert_allclose(p, [0.0, 0.5, 1.0], atol=1e-12)
