@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from glaucoma_lib import metrics, split
-from glaucoma_lib.data import is_synthetic, load_labelled
+from glaucoma_lib.data import is_synthetic, load_images, load_labelled
 from glaucoma_lib.disc import load_disc_crops
 from glaucoma_lib.disc_model import DiscData, DiscModelConfig, TextureModel
 from glaucoma_lib.features import RandomKernelFeatures
@@ -215,7 +215,7 @@ def score_other(model, data_dir: str | Path, ids: list[str], t: np.ndarray,
                 seed: int = 0) -> dict:
     """A model's AUC (bootstrap 95% CI) and accuracy on another data set's images."""
     if model.kind == "image_cnn":
-        images, _, _ = load_labelled(data_dir, model.recipe.image_size)
+        images = load_images(data_dir, ids, model.recipe.image_size)
         prob = model.predict_proba(images.astype(np.float32) / 255.0)
     else:
         x, table = load_disc_crops(data_dir, ids, model.config.crop_size, model.config.input_size)
