@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 report: $(STAMP)
-	$(PY) -m glaucoma_lib.report $(if $(QUICK),--quick) $(if $(DATA),--data-dir "$(DATA)") \
+	$(PY) -m glaucoma_lib.report $(if $(QUICK),--quick) $(if $(FULL),--full) $(if $(DATA),--data-dir "$(DATA)") \
 		$(if $(AIROGS),--airogs-dir "$(AIROGS)") $(if $(SEED),--seed $(SEED)) $(if $(JOBS),--jobs $(JOBS))
 
 # `make test`: ruff + the quick suite (tests marked slow are skipped); `make test SLOW=1`: all

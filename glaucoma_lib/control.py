@@ -10,7 +10,7 @@ of image numbers. Nothing here reads the G1020 test split except the cross-data-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,17 @@ CNN_RECIPES = {
 }
 TEXTURE_CROPS = (96, 160)
 TEXTURE_CS = (0.001, 0.01, 0.1)
+NESTED = "texture, crop and C chosen by inner CV (nested)"
 INPUT_SIZE = 32  # disc crops are resized to this, as for G1020's model
+
+
+def build_recipes(quick: bool, full: bool) -> dict[str, ImageRecipe]:
+    """The whole-image CNN recipes a build cross-validates: all of them in a full build
+    (`make report FULL=1`, most of its time), one epoch each in a quick pipeline check, none in
+    a standard build, whose control is the texture pipelines."""
+    if quick:
+        return {name: replace(r, epochs=1) for name, r in CNN_RECIPES.items()}
+    return dict(CNN_RECIPES) if full else {}
 
 
 @dataclass
@@ -142,10 +152,10 @@ def cross_validate_all(data: StudyData, seed: int = 0, jobs: int | None = None,
     """Every pipeline's CV on one data set: rows of summarise(), and the out-of-fold
     probabilities by pipeline name."""
     oofs = {name: cnn_oof(data, recipe, seed, jobs, scheduler)
-            for name, recipe in (recipes or CNN_RECIPES).items()}
+            for name, recipe in (CNN_RECIPES if recipes is None else recipes).items()}
     for name, (crop, c) in texture_candidates().items():
         oofs[name] = linear_oof(data.texture[crop], data.t, data.folds, c)
-    oofs["texture, crop and C chosen by inner CV (nested)"], _ = nested_texture_oof(data, seed)
+    oofs[NESTED], _ = nested_texture_oof(data, seed)
     table = pd.DataFrame([summarise(n, data.t, p, data.folds, seed) for n, p in oofs.items()])
     return table.set_index("pipeline"), oofs
 
@@ -250,11 +260,11 @@ def run(g1020: StudyData, airogs: StudyData, g1020_dir: str | Path, g1020_test: 
     cv = {}
     for data in (airogs, g1020):
         table, oofs = cross_validate_all(data, seed, jobs, scheduler, recipes)
-        cv[data.name] = {"table": table, "oofs": oofs}
+        cv[data.name] = {"table": table, "oofs": oofs, "labels": data.t}
     chosen = best_pipeline(cv[airogs.name]["table"])
     model = fit_chosen(airogs, chosen, cv[airogs.name]["oofs"][chosen], seed)
     texture = chosen if chosen in texture_candidates() else best_pipeline(
-        cv[airogs.name]["table"].drop(index=list(recipes or CNN_RECIPES)))
+        cv[airogs.name]["table"].drop(index=list(CNN_RECIPES if recipes is None else recipes)))
     crop, c = texture_candidates()[texture]
     curves = pd.concat([learning_curve(d, crop, c, curve_sizes(len(d.folds[0][0])), seed=seed)
                         for d in (airogs, g1020)], ignore_index=True)
@@ -269,6 +279,15 @@ def run(g1020: StudyData, airogs: StudyData, g1020_dir: str | Path, g1020_test: 
             "curves": curves, "across": across}
 
 
+def oof_record(results: dict) -> dict:
+    """Per data set, the labels and the out-of-fold probabilities of the chosen and the nested
+    pipelines, rounded for the run record (the paper's headline ROC figure reads them)."""
+    keep = (results["chosen"], NESTED)
+    return {name: {"labels": cv["labels"].astype(int).tolist(),
+                   **{p: np.round(cv["oofs"][p], 6).tolist() for p in keep}}
+            for name, cv in results["cv"].items()}
+
+
 def _auc_text(row: pd.Series) -> str:
     return f"{row['pooled AUC']:.3f} ({row['pooled 95% CI']})"
 
@@ -276,7 +295,7 @@ def _auc_text(row: pd.Series) -> str:
 def findings(results: dict, airogs_name: str, g1020_name: str, goal: float = 0.70) -> list[str]:
     """What the positive control shows, one paragraph per entry, from the computed tables."""
     a, g = (results["cv"][n]["table"] for n in (airogs_name, g1020_name))
-    chosen, nested = results["chosen"], "texture, crop and C chosen by inner CV (nested)"
+    chosen, nested = results["chosen"], NESTED
     cnns = [name for name in a.index if name in CNN_RECIPES or "DeepConvNet" in name]
     lines = [
         f"On {airogs_name}, whose labels graders gave by looking at each photograph, the same "

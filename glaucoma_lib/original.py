@@ -11,9 +11,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 
-from glaucoma_lib import plots
+from glaucoma_lib import captions, plots
 from glaucoma_lib.data import load_images
 from glaucoma_lib.records import history_frame, iteration_loss_frame
 from glaucoma_lib.reproduce import RUNS
@@ -199,40 +198,53 @@ def mistakes_figure(record: dict[str, Any], label: str, folder, synthetic: bool,
     return fig, text
 
 
-def show_run(record: dict[str, Any], key: str, label: str, folder, synthetic: bool,
+def show_run(record: dict[str, Any], key: str, label: str, synthetic: bool,
              seed: int = 0) -> None:
-    """Notebook 05's section for one run: the original's tables and plots, then what it lacked
-    (baseline, confusion, ROC with CI, the most confident mistakes); figures saved as <kind>_<key>.
-    """
+    """Notebook 05's section for one run: the original's plots (accuracy and loss per epoch),
+    then what it lacked (baseline, confusion matrix, ROC with CI); figures saved as
+    training_<key> and test_<key>."""
     history = history_frame(record)
-    display(Markdown("### Accuracy per epoch"))
-    display(accuracy_table(record))
     baseline = record["metrics"]["always_healthy_per_epoch"]["test_evaluated"]
-    fig = plots.plot_accuracy_per_epoch(history[["epoch", "train_acc", "test_acc"]], synthetic,
-                                        title=f"Accuracy per epoch: {label}", baseline=baseline)
-    plots.save_figure(fig, f"accuracy_{key}")
-    plt.show()
-    display(Markdown("### Mean training loss per epoch, with every mini-batch loss"))
-    display(iteration_loss_frame(record).round(4))
-    fig = plots.plot_loss_per_epoch(record["history"]["train_loss"],
-                                    record["history"]["iter_per_epoch"], synthetic,
-                                    title=f"Training loss: {label}")
-    plots.save_figure(fig, f"loss_{key}")
-    plt.show()
-    display(Markdown("### Final test accuracy, confusion matrix, ROC and misclassified images"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    plots.plot_accuracy_per_epoch(history[["epoch", "train_acc", "test_acc"]], synthetic,
+                                  title=f"Accuracy per epoch: {label}", baseline=baseline,
+                                  ax=axes[0])
+    plots.plot_loss_per_epoch(record["history"]["train_loss"],
+                              record["history"]["iter_per_epoch"], synthetic,
+                              title=f"Training loss: {label}", ax=axes[1])
+    captions.figure(fig, f"training_{key}",
+                    f"Training of the {label}: accuracy per epoch as the run measured it, with "
+                    "the always-healthy score of the same images (dashed), and every mini-batch "
+                    "loss with the epoch means.")
     print(final_accuracy_text(record))
     _, y_true, _, prob = predictions(record)
-    fig = plots.plot_confusion(y_true, (prob >= 0.5).astype(int), synthetic,
-                               title=f"Confusion (true labels): {key}")
-    plots.save_figure(fig, f"confusion_{key}")
-    fig = plots.plot_roc(y_true, prob, synthetic, title=f"ROC (true labels): {key}", label=key,
-                         seed=seed)
-    plots.save_figure(fig, f"roc_{key}")
-    plt.show()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    plots.plot_confusion(y_true, (prob >= 0.5).astype(int), synthetic,
+                         title=f"Confusion (true labels): {key}", ax=axes[0])
+    plots.plot_roc(y_true, prob, synthetic, title=f"ROC (true labels): {key}", label=key,
+                   seed=seed, ax=axes[1])
+    captions.figure(fig, f"test_{key}",
+                    f"The {label} on the test split, against the labels paired by file name: "
+                    "confusion matrix at probability 0.5, and ROC curve with its AUC and "
+                    "bootstrap 95% interval.")
+
+
+def show_run_details(record: dict[str, Any], key: str, label: str, folder,
+                     synthetic: bool) -> None:
+    """The appendix part of a run: the original's per-epoch tables (the per-iteration losses as
+    CSV) and the most confident mistakes."""
+    captions.table(accuracy_table(record), f"accuracy_{key}",
+                   f"Accuracy per epoch (%) of the {label}, beside the always-healthy score of "
+                   "the same images.")
+    losses = iteration_loss_frame(record)
+    spread = losses.drop(columns="mean")
+    summary = pd.DataFrame({"mean": losses["mean"], "min": spread.min(axis=1),
+                            "max": spread.max(axis=1)}).round(4)
+    captions.table(summary, f"loss_{key}",
+                   f"Training loss per epoch of the {label}: mean, smallest and largest "
+                   "mini-batch loss.", csv=losses.round(4))
     fig, text = mistakes_figure(record, label, folder, synthetic)
-    print(text)
-    plots.save_figure(fig, f"misclassified_{key}")
-    plt.show()
+    captions.figure(fig, f"misclassified_{key}", text)
 
 
 def _compared(value: float, reference: float) -> str:

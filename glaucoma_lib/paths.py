@@ -32,6 +32,13 @@ def figures_dir() -> Path:
     return Path(env) if env else PROJECT_ROOT / "figures"
 
 
+def tables_dir() -> Path:
+    """$GLAUCOMA_TABLES_DIR (the report build points it at its build folder) or report/tables/:
+    detail too long to print, as CSV beside the report."""
+    env = os.environ.get("GLAUCOMA_TABLES_DIR")
+    return Path(env) if env else REPORT_DIR / "tables"
+
+
 def splits_dir(synthetic: bool) -> Path:
     """Where the split label files go; synthetic ones never overwrite G1020's."""
     return SPLITS_DIR / "synthetic" if synthetic else SPLITS_DIR

@@ -27,6 +27,7 @@ def _print_with_browser(browser: str, html_path: Path, pdf_path: Path) -> None:
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={profile}", "--no-pdf-header-footer",
+            "--generate-pdf-document-outline",  # bookmarks from the headings
             f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri(),
         ]
         subprocess.run(cmd, check=True, capture_output=True, timeout=PDF_TIMEOUT_S)

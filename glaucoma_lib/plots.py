@@ -122,6 +122,7 @@ def plot_roc(
     n_boot: int = 2000,
     seed: int = 0,
     ax: plt.Axes | None = None,
+    chance: bool = True,
 ) -> plt.Figure:
     """ROC with the AUC and its bootstrap 95% interval in the legend; pass ax to overlay."""
     fig, ax = _axes(ax, (5, 5))
@@ -129,11 +130,22 @@ def plot_roc(
     auc, low, high = metrics.bootstrap_ci(y, score, metrics.roc_auc, n=n_boot, seed=seed)
     legend = f"{label}: AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f})"
     ax.step(fpr, tpr, where="post", lw=2, label=legend)
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    if chance:
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
     ax.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01),
            title=data_title(title, synthetic))
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def plot_rocs(curves: dict[str, tuple[np.ndarray, np.ndarray]], synthetic: bool, title: str,
+              seed: int = 0) -> plt.Figure:
+    """Several ROC curves on one plot (labels, scores per curve), the chance line once."""
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    for i, (label, (y, score)) in enumerate(curves.items()):
+        plot_roc(y, score, synthetic, title, label=label, seed=seed, ax=ax, chance=i == 0)
+    ax.legend(loc="lower right", fontsize="x-small")
     return fig
 
 

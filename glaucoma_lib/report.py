@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import datetime as dt
-import html
 import os
 import sys
 import tempfile
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from glaucoma_lib import paper
 from glaucoma_lib.data import data_checksum, describe_data, find_data_dir
 from glaucoma_lib.files import write_json
 from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, shown
@@ -32,9 +31,7 @@ from glaucoma_lib.swap import ReportError, swap_in
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
-REPORT_TITLE = "Glaucoma screening from fundus photographs: an open reproduction"
 SYNTHETIC_OUT = Path("report") / "synthetic"  # under the project, for synthetic builds
-_PAGE_BREAK = '<div style="page-break-after: always"></div>'
 
 
 @dataclass
@@ -42,6 +39,7 @@ class BuildOptions:
     """What one build runs on and where it writes."""
 
     quick: bool = False
+    full: bool = False  # also the positive control's whole-image CNN cross-validation
     data_dir: str | None = None
     seed: int = 0
     out: Path = PROJECT_ROOT
@@ -94,6 +92,17 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def quiet_kernel_profile(build: Path) -> Path:
+    """An IPython folder whose kernels log errors only: the build log shows progress and
+    failures, not ipykernel's warnings (e.g. "running over TCP without encryption" on a
+    loopback kernel); it also keeps a user's IPython start-up files out of the build."""
+    folder = build / ".ipython"
+    (folder / "profile_default").mkdir(parents=True, exist_ok=True)
+    (folder / "profile_default" / "ipython_kernel_config.py").write_text(
+        'c.IPKernelApp.log_level = "ERROR"\n')
+    return folder
+
+
 def _cell_summary(source: str) -> str:
     first = next((line for line in source.splitlines() if line.strip()), "")
     return first if len(first) <= 80 else first[:77] + "..."
@@ -123,130 +132,27 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path) 
     return seconds
 
 
-def _notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return fallback
+def build_mode(options: BuildOptions) -> str:
+    if options.quick:
+        return "quick (tiny subset, 1-2 epochs: a pipeline check, not results)"
+    return "full (with the CNN cross-validation)" if options.full else "standard"
 
 
-def _anchor(notebook_name: str) -> str:
-    return "nb-" + Path(notebook_name).stem.replace("_", "-")
-
-
-def _markdown(text: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_markdown_cell(text)
-
-
-def title_page(
-    data_dir: Path, synthetic: bool, checksum: str, options: BuildOptions, sections: list[tuple]
-) -> str:
-    """Markdown for the first page: data, checksum, seed, versions, threads/BLAS, date, contents."""
+def build_information(options: BuildOptions, seconds: dict[str, float], data_line: str,
+                      checksum: str) -> str:
+    """The last appendix: data, seed, machine, package versions and each notebook's seconds."""
     runtime = runtime_info()
-    if synthetic:
-        data_line = (
-            '<div style="border:4px solid #c00;padding:1em;font-size:1.3em;color:#c00">'
-            "<b>SYNTHETIC DATA — NOT A CLINICAL RESULT.</b> This report was built on the embedded "
-            "synthetic fundus-like images, not on G1020. To build it on the real data, get G1020 "
-            "(Kaggle data set \"glaucoma-datasets\", folder G1020) and run "
-            "<code>make report DATA=/path/to/G1020</code> or set <code>GLAUCOMA_DATA</code>."
-            "</div>"
-        )
-    else:
-        named = describe_data(data_dir).removeprefix("data: ")
-        data_line = f"**Data:** {named} (Bajwa et al. 2020)."
-    versions = package_versions()
-    version_rows = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
-    toc = "\n".join(
-        f"{i}. [{html.escape(title)}](#{anchor})" for i, (title, anchor) in enumerate(sections, 1)
-    )
-    mode = "QUICK (tiny subset, 1-2 epochs: for checking the pipeline, not for reading results)"
-    return f"""# {REPORT_TITLE}
-
-{data_line}
-
-| | |
-|---|---|
-| Data checksum (sha256) | `{checksum}` |
-| Seed | {options.seed} |
-| Build mode | {mode if options.quick else "full"} |
-| Built | {dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")} |
-| CPU cores | {runtime["cpu_count"]} |
-| BLAS | {runtime["blas"]} |
-| BLAS threads | {runtime["blas_threads"]} |
-
-**Package versions**
-
-| package | version |
-|---|---|
-{version_rows}
-
-## Contents
-
-{toc}
-
-{_PAGE_BREAK}
-"""
-
-
-def _report_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    """Cells as clinicians see them: no parameter cells, no stderr noise (progress bars)."""
-    cells = []
-    for cell in copy.deepcopy(nb.cells):
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        if tags & {"parameters", "injected-parameters", "remove-cell", "hide-in-report"}:
-            continue
-        if cell.cell_type == "code":
-            cell.outputs = [
-                o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")
-            ]
-            if not cell.outputs:
-                continue
-        cells.append(cell)
-    return cells
-
-
-def combine(
-    executed: list[Path], data_dir: Path, synthetic: bool, checksum: str,
-    options: BuildOptions, seconds: dict[str, float],
-) -> nbformat.NotebookNode:
-    """One notebook: title page, then each executed notebook as a section, then build timings."""
-    notebooks = [nbformat.read(path, as_version=4) for path in executed]
-    sections = [(_notebook_title(nb, p.stem), _anchor(p.name)) for nb, p in
-                zip(notebooks, executed, strict=True)]
-    sections.append(("Build information", "build-information"))
-    combined = nbformat.v4.new_notebook()
-    combined.metadata = copy.deepcopy(notebooks[0].metadata) if notebooks else {}
-    combined.metadata.pop("papermill", None)
-    combined.cells.append(_markdown(title_page(data_dir, synthetic, checksum, options, sections)))
-    for nb, path in zip(notebooks, executed, strict=True):
-        combined.cells.append(_markdown(f'<a id="{_anchor(path.name)}"></a>'))
-        combined.cells.extend(_report_cells(nb))
-        combined.cells.append(_markdown(_PAGE_BREAK))
-    rows = "\n".join(f"| {name} | {s:.1f} |" for name, s in seconds.items())
-    combined.cells.append(_markdown(
-        '<a id="build-information"></a>\n\n## Build information\n\n'
-        "Every section above is an executed notebook; the copies with their code are in "
-        "`report/notebooks/`. Rebuild with `make report` (`make report QUICK=1` for a pipeline "
-        f"check).\n\n| notebook | seconds |\n|---|---|\n{rows}\n"
-    ))
-    return combined
-
-
-def export_html(nb: nbformat.NotebookNode, target: Path, resources_dir: Path) -> Path:
-    """Self-contained HTML with code input hidden (the executed notebooks keep the code)."""
-    from nbconvert import HTMLExporter  # deferred: heavy, and only the build needs it
-
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        embed_images=True,
-    )
-    resources = {"metadata": {"path": str(resources_dir), "name": REPORT_TITLE}}
-    body, _ = exporter.from_notebook_node(nb, resources=resources)
-    target.write_text(body, encoding="utf-8")
-    return target
+    rows = [("Data", data_line), ("Data checksum (sha256)", f"`{checksum}`"),
+            ("Seed", str(options.seed)), ("Build mode", build_mode(options)),
+            ("Experiment workers (jobs)", str(options.jobs or runtime["cpu_count"])),
+            ("CPU cores", str(runtime["cpu_count"])), ("BLAS", runtime["blas"]),
+            ("BLAS threads", str(runtime["blas_threads"])),
+            *package_versions().items()]
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    times = "\n".join(f"| {name} | {s:.1f} |" for name, s in seconds.items())
+    return (f"| | |\n|---|---|\n{table}\n\n| notebook | seconds |\n|---|---|\n{times}\n"
+            f"| total | {sum(seconds.values()):.1f} |\n\nRebuild with `make report` "
+            "(`make report QUICK=1` for a pipeline check).")
 
 
 def output_root(options: BuildOptions, synthetic: bool) -> Path:
@@ -270,25 +176,33 @@ def build_report(options: BuildOptions) -> BuildResult:
     (build / "figures").mkdir()
     print(f"Building the report in {shown(build)} on {describe_data(data_dir)}", flush=True)
     offered = {"data_dir": str(data_dir), "seed": options.seed, "quick": options.quick,
+               "full": options.full,
                "airogs_dir": options.airogs_dir, "jobs": options.jobs}
     seconds: dict[str, float] = {}
     executed = []
-    with _environment(GLAUCOMA_FIGURES_DIR=str(build / "figures")):
+    with _environment(GLAUCOMA_FIGURES_DIR=str(build / "figures"),
+                      GLAUCOMA_TABLES_DIR=str(build / "tables"),
+                      IPYTHONDIR=str(quiet_kernel_profile(build))):
         for notebook in notebooks:
             output = build / "notebooks" / notebook.name
             seconds[notebook.name] = execute_notebook(
                 notebook, output, parameters_for(notebook, offered), options.notebooks_dir
             )
             executed.append(output)
-    combined = combine(executed, data_dir, synthetic, checksum, options, seconds)
+    data_line = describe_data(data_dir).removeprefix("data: ")
+    combined = paper.assemble(
+        executed, paper.title_page(f"**Data:** {data_line}", checksum, options.seed,
+                                   build_mode(options), synthetic),
+        build_information(options, seconds, data_line, checksum))
     nbformat.write(combined, build / "report.ipynb")
-    html_path = export_html(combined, build / "report.html", options.notebooks_dir)
+    html_path = paper.export_html(combined, build / "report.html", options.notebooks_dir)
     pdf_path, pdf_message = (
         export_pdf(html_path, build / "report.pdf") if options.pdf else (None, "PDF not requested")
     )
     write_json(build / "build_info.json", {
         "data": describe_data(data_dir), "synthetic": synthetic, "checksum": checksum,
-        "seed": options.seed, "quick": options.quick, "jobs": options.jobs, "seconds": seconds,
+        "seed": options.seed, "quick": options.quick, "full": options.full,
+        "mode": build_mode(options), "jobs": options.jobs, "seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 1), "pdf": pdf_message,
     })
     swap_in(build, report_dir, figures_dir)
@@ -306,6 +220,9 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
     parser = argparse.ArgumentParser(
         prog="python -m glaucoma_lib.report", description=__doc__.splitlines()[0]
     )
+    parser.add_argument("--full", action="store_true",
+                        help="also cross-validate the whole-image CNNs of the positive control "
+                             "(about 25 minutes more on 2 cores)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny subset and 1-2 epochs: checks the pipeline in under 2 minutes")
     parser.add_argument("--data-dir", default=None,

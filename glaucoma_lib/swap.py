@@ -62,6 +62,7 @@ def _replace_outputs(build: Path, report_dir: Path, figures_dir: Path) -> None:
         (build / "report.ipynb", report_dir / "report.ipynb"),
         (build / "build_info.json", report_dir / "build_info.json"),
         (build / "notebooks", report_dir / "notebooks"),
+        (build / "tables", report_dir / "tables"),
         (build / "figures", figures_dir),
     ]
     for _, target in moves:

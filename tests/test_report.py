@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glaucoma_lib import pdf, report, swap
+from glaucoma_lib import paper, pdf, report, swap
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert "First stub section" in page and "Second stub section" in page
     assert "SEED-IS-7 QUICK-IS-True" in page  # parameters reached the kernel
     assert "SECRET" in page and "SECRET_CODE" not in page  # output shown, code input hidden
-    assert "Data checksum" in page and "Package versions" in page and "BLAS" in page
+    assert "Data checksum" in page and "Build information" in page and "BLAS" in page
     assert 'src="data:image/png;base64' in page  # self-contained
     assert (out / "figures" / "stub_line.png").is_file()
     assert sorted(p.name for p in (out / "report" / "notebooks").iterdir()) == [
@@ -134,7 +134,7 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
         assert all(c.get("execution_count") for c in code), "a cell did not run"
     page = result.html.read_text()
     for nb, path in zip(executed, sources, strict=True):
-        assert report._notebook_title(nb, path.stem) in page
+        assert paper.notebook_title(nb, path.stem) in page
     assert "How to trust these numbers" in page
     for name in ("accuracy_original", "accuracy_fixed", "loss_original", "loss_fixed",
                  "confusion_fixed", "roc_fixed", "misclassified_fixed"):

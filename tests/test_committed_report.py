@@ -1,0 +1,25 @@
+"""The committed report (report/report.html and .pdf, built on G1020 by `make report`) reads as a
+paper: nothing clipped, no build-machine paths, numbered captions, main body within budget."""
+
+import json
+from pathlib import Path
+
+import pytest
+from report_checks import check_report
+
+REPORT = Path(__file__).resolve().parent.parent / "report"
+
+
+def test_committed_report_is_a_clean_paper():
+    if not (REPORT / "report.html").is_file():
+        pytest.skip("no committed report in this checkout")
+    pdf = REPORT / "report.pdf"
+    check_report(REPORT / "report.html", pdf if pdf.is_file() else None)
+
+
+def test_committed_build_info_records_every_notebook_and_the_total():
+    info = json.loads((REPORT / "build_info.json").read_text())
+    notebooks = sorted(p.name for p in (REPORT.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(info["seconds"]) == notebooks
+    assert info["total_seconds"] == pytest.approx(sum(info["seconds"].values()), abs=0.1)
+    assert not info["synthetic"] and not info["quick"]
