@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from report_checks import check_report
 
 from glaucoma_lib import paper, pdf, report, swap
 
@@ -136,18 +137,21 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
     for nb, path in zip(executed, sources, strict=True):
         assert paper.notebook_title(nb, path.stem) in page
     assert "How to trust these numbers" in page
-    for name in ("accuracy_original", "accuracy_fixed", "loss_original", "loss_fixed",
-                 "confusion_fixed", "roc_fixed", "misclassified_fixed"):
+    for name in ("training_original", "training_fixed", "test_original", "test_fixed",
+                 "misclassified_fixed", "headline_roc"):
         assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
     assert len(list((tmp_path / "models").glob("*/run_record.json"))) >= 2
     if os.environ.get("AIROGS_DATA"):  # the positive control ran too
         for name in ("control_cv", "control_learning_curves", "control_disc_sheet"):
             assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
         assert (tmp_path / "models" / "control" / "run_record.json").is_file()
+    check_report(result.html, None)
+    assert (tmp_path / "out" / "report" / "tables" / "loss_fixed.csv").is_file()
     if pdf.find_browser() is None:
         pytest.skip("report built and checked; no browser, so the PDF was not checked")
     assert result.pdf is not None, result.pdf_message
     assert result.pdf.read_bytes()[:4] == b"%PDF"
+    check_report(result.html, result.pdf)
 
 
 def fake_build(report_dir, name):
