@@ -61,8 +61,9 @@ PRINT_CSS = """
     margin-left: 0; }
   .jp-RenderedHTMLCommon th, .jp-RenderedHTMLCommon td { padding: 1px 4px;
     white-space: normal; overflow-wrap: anywhere; max-width: 60mm; }
+  .jp-RenderedHTMLCommon th { overflow-wrap: break-word; }
   .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 8pt; }
-  .jp-OutputArea-output img { max-height: 120mm; width: auto; max-width: 100%;
+  .jp-OutputArea-output img { max-height: 105mm; width: auto; max-width: 100%;
     page-break-inside: avoid; }
   h1, h2, h3, h4, .caption { page-break-after: avoid; break-after: avoid; }
   table, img { page-break-inside: avoid; break-inside: avoid; }
@@ -116,8 +117,10 @@ def shown_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 
 def _demote_text(text: str, levels: int) -> str:
-    return re.sub(r"^(#{1,5}) ", lambda m: "#" * min(len(m[1]) + levels, 6) + " ", text,
-                  flags=re.M)
+    """Deeper headings, without a notebook's own section numbers ("## 1. Foo" -> "### Foo"):
+    the paper numbers its sections itself."""
+    return re.sub(r"^(#{1,5}) (?:\d+\. )?",
+                  lambda m: "#" * min(len(m[1]) + levels, 6) + " ", text, flags=re.M)
 
 
 def demote(cell: nbformat.NotebookNode, levels: int) -> nbformat.NotebookNode:

@@ -95,10 +95,13 @@ def _environment(**values: str) -> Iterator[None]:
 def quiet_kernel_profile(build: Path) -> Path:
     """An IPython folder whose kernels log errors only: the build log shows progress and
     failures, not ipykernel's warnings (e.g. "running over TCP without encryption" on a
-    loopback kernel); it also keeps a user's IPython start-up files out of the build."""
+    loopback kernel, or asyncio's "Task was destroyed but it is pending!" when a kernel shuts
+    down mid-message); it also keeps a user's IPython start-up files out of the build."""
     folder = build / ".ipython"
     (folder / "profile_default").mkdir(parents=True, exist_ok=True)
     (folder / "profile_default" / "ipython_kernel_config.py").write_text(
+        'import logging\n'
+        'logging.getLogger("asyncio").setLevel(logging.CRITICAL)\n'
         'c.IPKernelApp.log_level = "ERROR"\n')
     return folder
 

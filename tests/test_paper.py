@@ -111,3 +111,8 @@ def test_table_csv_goes_to_the_tables_folder(tmp_path, monkeypatch):
     frame = pd.DataFrame({"a": [1, 2]})
     captions.table(frame.head(1), "loss_detail", "Loss.", csv=frame)
     assert pd.read_csv(tmp_path / "loss_detail.csv", index_col=0).equals(frame)
+
+
+def test_demoted_headings_lose_the_notebooks_own_numbers():
+    cell = nbformat.v4.new_markdown_cell("## 1. Finding the disc\ntext 2. stays\n### 3.5 kept")
+    assert paper.demote(cell, 1).source == "### Finding the disc\ntext 2. stays\n#### 3.5 kept"

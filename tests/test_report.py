@@ -135,7 +135,9 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
         assert all(c.get("execution_count") for c in code), "a cell did not run"
     page = result.html.read_text()
     for nb, path in zip(executed, sources, strict=True):
-        assert paper.notebook_title(nb, path.stem) in page
+        if paper.prefix(path) != paper.SUMMARY_NOTEBOOK:  # its cells are the front matter
+            assert paper.notebook_title(nb, path.stem) in page
+    assert "Abstract" in page and "References" in page
     assert "How to trust these numbers" in page
     for name in ("training_original", "training_fixed", "test_original", "test_fixed",
                  "misclassified_fixed", "headline_roc"):
@@ -231,3 +233,20 @@ def test_synthetic_build_leaves_the_committed_report_untouched(stubs, tmp_path, 
     assert (tmp_path / "figures" / "roc.png").read_bytes() == b"png"
     assert result.html == tmp_path / "report" / "synthetic" / "report" / "report.html"
     assert "SYNTHETIC DATA" in result.html.read_text()
+
+
+def test_kernel_profile_silences_library_warnings(tmp_path):
+    """The kernels of a build log errors only, and asyncio's shutdown chatter not at all."""
+    import logging
+    from types import SimpleNamespace
+
+    config = report.quiet_kernel_profile(tmp_path) / "profile_default" / "ipython_kernel_config.py"
+    c = SimpleNamespace(IPKernelApp=SimpleNamespace(log_level="WARN"))
+    asyncio_logger = logging.getLogger("asyncio")
+    before = asyncio_logger.level
+    try:
+        exec(config.read_text(), {"c": c})
+        assert c.IPKernelApp.log_level == "ERROR"
+        assert not asyncio_logger.isEnabledFor(logging.ERROR)
+    finally:
+        asyncio_logger.setLevel(before)
