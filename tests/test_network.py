@@ -67,6 +67,45 @@ def test_whole_network_gradient_check(batchnorm, seed):
     assert max(errors.values()) < 1e-6, errors
 
 
+def held_arrays(net):
+    """Every array a layer holds besides its parameters, buffers and their gradients: the
+    activations a forward pass left behind (declared in `cache` or not)."""
+    kept = [(s.name, s.layer, {*s.params, *s.buffers, *(f"d{p}" for p in s.params)})
+            for s in net.slots]
+    kept.append(("SoftmaxWithLoss", net.last_layer, {"class_weights"}))
+    return sorted(f"{name}.{attr}" for name, layer, allowed in kept
+                  for attr, value in vars(layer).items()
+                  if attr not in allowed and isinstance(value, np.ndarray | list))
+
+
+def test_no_activations_outlive_a_training_step_or_a_test_mode_predict():
+    net = build_network(NetworkConfig(**{**TINY, "batchnorm": True, "dropout_ratio": 0.5}))
+    x, t = tiny_batch()
+    net.loss(x, t)  # a training forward keeps what backward needs
+    assert {"Conv1.x", "Relu1.mask", "Pool1.winners", "Dropout1.mask", "BatchNorm7.xn",
+            "Affine8.x", "SoftmaxWithLoss.y"} <= set(held_arrays(net))
+    grads = net.gradient(x, t)
+    assert held_arrays(net) == []
+    assert all(np.abs(g).max() > 0 for k, g in grads.items() if not k.startswith("b"))
+    logits = net.predict(x)
+    assert held_arrays(net) == []
+    np.testing.assert_array_equal(logits, net._forward(x, train_flg=False))  # same numbers
+    assert held_arrays(net) != []  # _forward keeps caches unless told, as backward needs them
+    net.input_gradient(x)
+    net.feature_map_and_gradient(x, layer=2)
+    net.summary()
+    assert held_arrays(net) == []
+
+
+def test_gradients_match_numerical_after_caches_were_freed():
+    net, x, t = gradient_check_case(0)
+    net.gradient(x, t)
+    net.predict(x)  # frees everything; the next gradient must not depend on what was freed
+    assert held_arrays(net) == []
+    errors = gradient_check(net, x, t)
+    assert max(errors.values()) < 1e-6, errors
+
+
 def test_gradient_check_refuses_float32_or_dropout():
     x, t = tiny_batch()
     with pytest.raises(ValueError, match="float64"):

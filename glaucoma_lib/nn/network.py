@@ -37,6 +37,7 @@ from glaucoma_lib.nn.layers import (
     MaxPooling,
     Relu,
     SoftmaxWithLoss,
+    clear_caches,
     conv_output_size,
 )
 
@@ -218,14 +219,19 @@ class DeepConvNet:
 
     # ---- forward / backward -------------------------------------------------------------
     def _forward(
-        self, x: np.ndarray, train_flg: bool, start: int = 0, stop: int | None = None
+        self, x: np.ndarray, train_flg: bool, start: int = 0, stop: int | None = None,
+        keep_caches: bool = True,
     ) -> np.ndarray:
+        """keep_caches=False frees each layer's caches as soon as it has run: no backward will
+        follow, so a batch's activations are not all held at once."""
         x = np.asarray(x, dtype=self.dtype)
         for slot in self.slots[start:stop]:
             if isinstance(slot.layer, Dropout | BatchNormalization):
                 x = slot.layer.forward(x, train_flg)
             else:
                 x = slot.layer.forward(x)
+            if not keep_caches:
+                clear_caches(slot.layer)
         return x
 
     def _backward(self, dout: np.ndarray, stop: int = 0) -> np.ndarray | None:
@@ -233,9 +239,16 @@ class DeepConvNet:
             dout = slot.layer.backward(dout)
         return dout
 
+    def clear_caches(self) -> None:
+        """Free every layer's forward caches, so no batch's activations outlive its gradients
+        (held, they would add to the next evaluation's or forward's peak)."""
+        for slot in self.slots:
+            clear_caches(slot.layer)
+        clear_caches(self.last_layer)
+
     def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
-        """Logits (N, output_size)."""
-        return self._forward(x, train_flg)
+        """Logits (N, output_size). In test mode nothing is kept for a backward pass."""
+        return self._forward(x, train_flg, keep_caches=train_flg)
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 100) -> np.ndarray:
         """Softmax probabilities (N, output_size), in batches to bound memory."""
@@ -262,6 +275,7 @@ class DeepConvNet:
         """Back-propagated gradients of loss(x, t), keyed like params."""
         self.last_loss = self.loss(x, t)
         self._backward(self.last_layer.backward(1.0), stop=1)  # conv1 skips dx
+        self.clear_caches()
         grads = {}
         for slot in self.slots:
             for attr, key in slot.params.items():
@@ -273,7 +287,9 @@ class DeepConvNet:
         logits = self._forward(x, train_flg=False)
         dout = np.zeros_like(logits)
         dout[:, class_index] = 1
-        return logits, self._backward(dout, stop)
+        grad = self._backward(dout, stop)
+        self.clear_caches()
+        return logits, grad
 
     def input_gradient(self, x: np.ndarray, class_index: int = 1) -> np.ndarray:
         """d logit[class_index] / d x, (N, C, H, W): the saliency map."""
@@ -297,7 +313,7 @@ class DeepConvNet:
         """(feature map A, d logit[class_index] / d A), both (N, C, H, W), for conv layer `layer`
         (after its ReLU; -1 = last conv), as Grad-CAM needs."""
         index = self.conv_feature_slots()[layer]
-        feature = self._forward(x, train_flg=False, stop=index + 1)
+        feature = self._forward(x, train_flg=False, stop=index + 1, keep_caches=False)
         grad = self._class_backward(x, class_index, index + 1)[1]
         return feature.transpose(0, 3, 1, 2), grad.transpose(0, 3, 1, 2)
 
@@ -307,7 +323,7 @@ class DeepConvNet:
         x = np.zeros((1, *self.config.input_dim), self.dtype)
         rows = []
         for i, slot in enumerate(self.slots):
-            x = self._forward(x, train_flg=False, start=i, stop=i + 1)
+            x = self._forward(x, train_flg=False, start=i, stop=i + 1, keep_caches=False)
             if i == 0:  # the layout change is an implementation detail
                 continue
             shape = (x.shape[3], x.shape[1], x.shape[2]) if x.ndim == 4 else x.shape[1:]
