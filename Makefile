@@ -31,5 +31,7 @@ bench: $(STAMP)
 clean:
 	rm -rf .cache build report/.build* report/.old*
 
+# `make sweep JOBS=2` (local processes; default every core) or `make sweep SCHEDULER=tcp://HOST:8786`.
 sweep: $(STAMP)
-	$(PY) -m glaucoma_lib.sweep $(if $(DATA),--data-dir "$(DATA)")
+	$(PY) -m glaucoma_lib.sweep $(if $(DATA),--data-dir "$(DATA)") $(if $(JOBS),--jobs $(JOBS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))

@@ -23,23 +23,43 @@ from glaucoma_lib.models import WEIGHTS_PATH
 from glaucoma_lib.original import NOT_COMPUTED, ORIGINAL_REPORTED, original_test_scoring
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.records import WEIGHTS_FILE, read_run_record, write_run_record
+from glaucoma_lib.tasks import run_tasks
 
 COMPANION_CNN_FILE = "cnn.npz"
 
 
-def cross_validate(data: DiscData, config: DiscModelConfig, folds: list, seed: int = 0,
-                   verbose: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
-    """Per-fold AUCs and out-of-fold probabilities; each fold's model selected on an inner
-    contiguous block of its own training part (fit_model), never on the held-out fold."""
-    oof = np.full(len(data.t), np.nan)
+def cv_fold(data: DiscData, config: DiscModelConfig, train: np.ndarray, test: np.ndarray,
+            seed: int = 0) -> tuple[np.ndarray, float]:
+    """One fold as a task: the held-out probabilities and the inner validation AUC of a model
+    selected on its own training part (fit_model), never on the held-out fold."""
+    model, val = fit_model(data.subset(train), config, seed)
+    held = data.subset(test)
+    return model.predict_proba(held.x, held.locations), val["val_auc"]
+
+
+def cv_tasks(data: DiscData, config: DiscModelConfig, folds: list, seed: int = 0) -> list[tuple]:
+    """cv_fold's arguments for each fold, so callers can pool folds of several studies."""
+    return [(data, config, tr, te, seed) for tr, te in folds]
+
+
+def cv_table(t: np.ndarray, folds: list,
+             results: list[tuple[np.ndarray, float]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-fold AUCs and out-of-fold probabilities from cv_fold's results, in fold order."""
+    oof = np.full(len(t), np.nan)
     rows = []
-    for k, (tr, te) in enumerate(folds):
-        model, val = fit_model(data.subset(tr), config, seed, verbose)
-        held = data.subset(te)
-        oof[te] = model.predict_proba(held.x, held.locations)
-        rows.append({"fold": k, "n": len(te), "glaucoma": int(held.t.sum()),
-                     "auc": metrics.roc_auc(held.t, oof[te]), "inner_val_auc": val["val_auc"]})
+    for k, ((_, te), (prob, val_auc)) in enumerate(zip(folds, results, strict=True)):
+        oof[te] = prob
+        rows.append({"fold": k, "n": len(te), "glaucoma": int(t[te].sum()),
+                     "auc": metrics.roc_auc(t[te], prob), "inner_val_auc": val_auc})
     return pd.DataFrame(rows), oof
+
+
+def cross_validate(data: DiscData, config: DiscModelConfig, folds: list, seed: int = 0,
+                   jobs: int | None = None,
+                   scheduler: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-fold AUCs and out-of-fold probabilities; one task per fold (cv_fold)."""
+    results = run_tasks(cv_fold, cv_tasks(data, config, folds, seed), jobs, scheduler)
+    return cv_table(data.t, folds, results)
 
 
 def baseline_cross_validate(data: DiscData, folds: list, c: float = 0.01) -> pd.DataFrame:
@@ -64,24 +84,31 @@ def texture_cross_validate(data: DiscData, folds: list, config: DiscModelConfig)
     return pd.DataFrame({"fold": np.arange(len(folds)), "auc": aucs})
 
 
-def ideas_table(data_dir: str | Path, crop_sizes: tuple[int, ...] = (160, 96, 64),
-                k: int = 5) -> pd.DataFrame:
+def _idea_rows(train: DiscData, config: DiscModelConfig, k: int) -> list[dict]:
+    """The fast ideas at one crop size (a task): blocked k-fold CV of each."""
+    folds = split.blocked_folds(len(train.t), k)
+    crop = config.crop_size
+    rows = []
+    for idea, table in ((f"disc colour/texture statistics + LR, crop {crop}",
+                         baseline_cross_validate(train, folds)),
+                        (f"random-kernel texture + LR, crop {crop}",
+                         texture_cross_validate(train, folds, config))):
+        rows.append({"idea": idea, "cv_auc_mean": table["auc"].mean(),
+                     "cv_auc_std": table["auc"].std(ddof=1),
+                     "fold_aucs": " ".join(f"{a:.3f}" for a in table["auc"])})
+    return rows
+
+
+def ideas_table(data_dir: str | Path, crop_sizes: tuple[int, ...] = (160, 96, 64), k: int = 5,
+                jobs: int | None = None, scheduler: str | None = None) -> pd.DataFrame:
     """Blocked k-fold CV AUC (800 training images only) of the fast ideas: hand-made disc
     features and random-kernel texture features at several crop sizes, each with a logistic
-    regression. The CNN variants are in the sweep table (too slow for the report build)."""
-    rows = []
-    for crop in crop_sizes:
-        config = replace(DiscModelConfig(), crop_size=crop)
-        train, _ = load_disc_data(data_dir, config)
-        folds = split.blocked_folds(len(train.t), k)
-        for idea, table in ((f"disc colour/texture statistics + LR, crop {crop}",
-                             baseline_cross_validate(train, folds)),
-                            (f"random-kernel texture + LR, crop {crop}",
-                             texture_cross_validate(train, folds, config))):
-            rows.append({"idea": idea, "cv_auc_mean": table["auc"].mean(),
-                         "cv_auc_std": table["auc"].std(ddof=1),
-                         "fold_aucs": " ".join(f"{a:.3f}" for a in table["auc"])})
-    return pd.DataFrame(rows)
+    regression; one task per crop size. The CNN variants are in the sweep table (too slow for
+    the report build)."""
+    configs = [replace(DiscModelConfig(), crop_size=crop) for crop in crop_sizes]
+    tasks = [(load_disc_data(data_dir, config)[0], config, k) for config in configs]
+    return pd.DataFrame([row for rows in run_tasks(_idea_rows, tasks, jobs, scheduler)
+                         for row in rows])
 
 
 def export_final(model: DiscModel, data_dir: str | Path, path: str | Path | None = None,
@@ -106,37 +133,45 @@ def test_summary(y: np.ndarray, prob: np.ndarray, threshold: float, seed: int = 
 
 
 def train_seeds(train: DiscData, test: DiscData, config: DiscModelConfig, seeds: list[int],
-                data_dir: str | Path, synthetic: bool, prefix: str = "improved") -> list[dict]:
+                data_dir: str | Path, synthetic: bool, prefix: str = "improved",
+                jobs: int | None = None, scheduler: str | None = None) -> list[dict]:
     """Fit one model per seed on the 800 training images, score the test split once, and write
-    models/<prefix>_seed<s>/ (weights.npz + run record with the test predictions).
+    models/<prefix>_seed<s>/ (weights.npz + run record with the test predictions); one task
+    per seed.
 
     With the texture scorer, the disc CNN of the same seed is trained beside it (cnn.npz), for
     comparison and for the explanations of notebook 07; it plays no part in the final score.
     """
     checksum = data_checksum(data_dir)
-    out = []
-    for seed in seeds:
-        started = time.perf_counter()
-        model, val = fit_model(train, config, seed)
-        seconds = time.perf_counter() - started
-        run_dir = models_dir() / f"{prefix}_seed{seed}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        history = val.pop("history", None)
-        if history is None:
-            cnn, _, history = fit_disc_cnn(train, replace(config, scorer="cnn"), seed)
-            cnn.save(run_dir / COMPANION_CNN_FILE, {"data_checksum": checksum, "seed": seed})
-        prob = model.predict_proba(test.x, test.locations)
-        model.save(run_dir / WEIGHTS_FILE, {"data_checksum": checksum})
-        write_run_record(
-            run_dir, config=config.to_dict(), seed=seed, data_checksum=checksum,
-            metrics={"validation": val, "test": test_summary(test.t, prob, model.threshold, seed),
-                     "predictions": {"image_id": test.ids, "label_true": test.t.tolist(),
-                                     "prob_glaucoma": np.round(prob, 6).tolist()}},
-            history=json.loads(history.to_json()), timings={"train_seconds": seconds},
-            synthetic=synthetic, data_dir=data_dir, notes=method_note(config),
-        )
-        out.append(read_run_record(run_dir))
-    return out
+    # Folders named here, not in the workers: a worker's environment may predate this call's.
+    run_dirs = [models_dir() / f"{prefix}_seed{seed}" for seed in seeds]
+    tasks = [(train, test, config, seed, run_dir, checksum, data_dir, synthetic)
+             for seed, run_dir in zip(seeds, run_dirs, strict=True)]
+    run_tasks(_train_seed, tasks, jobs, scheduler)
+    return [read_run_record(run_dir) for run_dir in run_dirs]
+
+
+def _train_seed(train: DiscData, test: DiscData, config: DiscModelConfig, seed: int,
+                run_dir: Path, checksum: str, data_dir: str | Path, synthetic: bool) -> None:
+    """One seed of train_seeds (a task): fit, score the test split, write the run folder."""
+    started = time.perf_counter()
+    model, val = fit_model(train, config, seed)
+    seconds = time.perf_counter() - started
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history = val.pop("history", None)
+    if history is None:
+        cnn, _, history = fit_disc_cnn(train, replace(config, scorer="cnn"), seed)
+        cnn.save(run_dir / COMPANION_CNN_FILE, {"data_checksum": checksum, "seed": seed})
+    prob = model.predict_proba(test.x, test.locations)
+    model.save(run_dir / WEIGHTS_FILE, {"data_checksum": checksum})
+    write_run_record(
+        run_dir, config=config.to_dict(), seed=seed, data_checksum=checksum,
+        metrics={"validation": val, "test": test_summary(test.t, prob, model.threshold, seed),
+                 "predictions": {"image_id": test.ids, "label_true": test.t.tolist(),
+                                 "prob_glaucoma": np.round(prob, 6).tolist()}},
+        history=json.loads(history.to_json()), timings={"train_seconds": seconds},
+        synthetic=synthetic, data_dir=data_dir, notes=method_note(config),
+    )
 
 
 def method_note(config: DiscModelConfig) -> str:
@@ -191,21 +226,23 @@ def choose_final(records: list[dict]) -> dict:
     return max(records, key=lambda r: r["metrics"]["validation"]["val_auc"])
 
 
-def fold_study(data: DiscData, config: DiscModelConfig, seed: int = 0, k: int = 5) -> dict:
-    """Blocked vs image-level random k-fold CV over the same images: the leakage study.
+def fold_study(data: DiscData, config: DiscModelConfig, seed: int = 0, k: int = 5,
+               jobs: int | None = None, scheduler: str | None = None) -> dict:
+    """Blocked vs image-level random k-fold CV over the same images: the leakage study. The
+    folds of both splits run as one pool of tasks.
 
     Neighbouring image numbers are often the same eye, so a random split puts near-duplicates
     on both sides; the gap between the two AUCs is what leakage would add.
     """
     n = len(data.t)
+    splits = {"blocked": split.blocked_folds(n, k), "random": split.random_folds(n, k, seed)}
+    tasks = [task for folds in splits.values() for task in cv_tasks(data, config, folds, seed)]
+    results = iter(run_tasks(cv_fold, tasks, jobs, scheduler))
     out = {}
-    for name, folds in (("blocked", split.blocked_folds(n, k)),
-                        ("random", split.random_folds(n, k, seed))):
-        table, oof = cross_validate(data, config, folds, seed)
-        base = baseline_cross_validate(data, folds)
-        table["baseline_auc"] = base["auc"]
-        out[name] = {"folds": table, "oof": oof,
-                     "pooled_auc": metrics.roc_auc(data.t, oof)}
+    for name, folds in splits.items():
+        table, oof = cv_table(data.t, folds, [next(results) for _ in folds])
+        table["baseline_auc"] = baseline_cross_validate(data, folds)["auc"]
+        out[name] = {"folds": table, "oof": oof, "pooled_auc": metrics.roc_auc(data.t, oof)}
     return out
 
 
@@ -224,10 +261,17 @@ def fold_study_table(study: dict) -> pd.DataFrame:
     return frame
 
 
+def _random_fold_auc(feats: np.ndarray, t: np.ndarray, k: int, permutation: int,
+                     c: float) -> float:
+    """Mean fold AUC over one random fold assignment (a task of leakage_permutations)."""
+    return _linear_fold_aucs(feats, t, split.random_folds(len(t), k, permutation), c).mean()
+
+
 def leakage_permutations(data: DiscData, config: DiscModelConfig, seed: int = 0,
-                         n_permutations: int = 10, k: int = 5) -> pd.DataFrame:
+                         n_permutations: int = 10, k: int = 5, jobs: int | None = None,
+                         scheduler: str | None = None) -> pd.DataFrame:
     """The leakage study repeated over several random fold assignments (texture model only: its
-    features are computed once, so each permutation costs seconds).
+    features are computed once, so each permutation costs seconds); one task per permutation.
 
     One random permutation gives one gap between blocked and random CV; its fold-assignment
     noise is as large as the gap itself, so the gap is reported over n_permutations of them.
@@ -237,13 +281,13 @@ def leakage_permutations(data: DiscData, config: DiscModelConfig, seed: int = 0,
         raise ValueError("the permutation study refits only the texture model; got scorer "
                          f"{config.scorer!r}")
     feats = replace(config, texture_seed=seed).texture()(data.x)
-    n = len(data.t)
-    blocked = _linear_fold_aucs(feats, data.t, split.blocked_folds(n, k), config.texture_c).mean()
-    rows = [{"permutation seed": p, "blocked fold AUC mean": blocked,
-             "random fold AUC mean": _linear_fold_aucs(
-                 feats, data.t, split.random_folds(n, k, p), config.texture_c).mean()}
-            for p in range(seed, seed + n_permutations)]
-    table = pd.DataFrame(rows)
+    c = config.texture_c
+    blocked = _linear_fold_aucs(feats, data.t, split.blocked_folds(len(data.t), k), c).mean()
+    permutations = range(seed, seed + n_permutations)
+    random = run_tasks(_random_fold_auc, [(feats, data.t, k, p, c) for p in permutations],
+                       jobs, scheduler)
+    table = pd.DataFrame({"permutation seed": permutations, "blocked fold AUC mean": blocked,
+                          "random fold AUC mean": random})
     table["gap (blocked - random)"] = (table["blocked fold AUC mean"]
                                        - table["random fold AUC mean"])
     return table

@@ -1,7 +1,9 @@
 """Small exploratory sweep of the improved model, scored by blocked 5-fold CV on the 800 training
 images only (the test split is never read). Too slow for the report build: run it with
-``make sweep`` / ``python -m glaucoma_lib.sweep``. The table is committed under report/sweep/
-with the data checksum it was made on; notebook 06 shows it with that provenance.
+``make sweep`` / ``python -m glaucoma_lib.sweep`` (``--jobs N`` local processes or
+``--scheduler tcp://HOST:PORT`` for a Dask cluster; the numbers are the same either way). The
+table is committed under report/sweep/ with the data checksum it was made on; notebook 06 shows
+it with that provenance.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from glaucoma_lib import split
 from glaucoma_lib.data import data_checksum, find_data_dir, is_synthetic
-from glaucoma_lib.disc_model import DiscModelConfig, load_disc_data
-from glaucoma_lib.experiments import cross_validate
+from glaucoma_lib.disc_model import DiscData, DiscModelConfig, load_disc_data
+from glaucoma_lib.experiments import cv_fold, cv_table, cv_tasks
 from glaucoma_lib.files import atomic_write, write_json
 from glaucoma_lib.paths import REPORT_DIR
+from glaucoma_lib.tasks import SCHEDULER_ENV, run_tasks
 
 SWEEP_FILE = "improved_sweep.csv"
 
@@ -54,10 +58,18 @@ def saved_sweep(path: Path | None = None) -> tuple[pd.DataFrame, dict] | None:
     return pd.read_csv(path), json.loads(info_path.read_text())
 
 
+def _sweep_fold(data: DiscData, config: DiscModelConfig, train: np.ndarray, test: np.ndarray,
+                seed: int) -> tuple[tuple[np.ndarray, float], float]:
+    """One (candidate, fold) unit: cv_fold's result and the seconds it took."""
+    started = time.perf_counter()
+    return cv_fold(data, config, train, test, seed), time.perf_counter() - started
+
+
 def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
-              out: Path | None = None) -> pd.DataFrame:
-    """Blocked-CV AUC of each candidate; the CSV is rewritten as each finishes, keeping rows of
-    candidates not rerun this time."""
+              out: Path | None = None, jobs: int | None = None,
+              scheduler: str | None = None) -> pd.DataFrame:
+    """Blocked-CV AUC of each candidate, every (candidate, fold) unit a task; the CSV keeps rows
+    of candidates not rerun this time. "seconds" is the sum of a candidate's fold tasks."""
     data_dir, _ = find_data_dir(data_dir)
     out = out or sweep_path()
     names = names or list(CANDIDATES)
@@ -65,20 +77,25 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
     saved = saved_sweep(out)
     same_data = saved is not None and saved[1].get("data_checksum") == checksum
     rows = [r for r in saved[0].to_dict("records") if r["name"] not in names] if same_data else []
+    units, tasks = {}, []
     for name in names:
         config = replace(DiscModelConfig(), **CANDIDATES[name])
         train, _ = load_disc_data(data_dir, config)
-        folds = split.blocked_folds(len(train.t), 5)
-        started = time.perf_counter()
-        table, _ = cross_validate(train, config, folds, seed)
+        units[name] = (train.t, split.blocked_folds(len(train.t), 5))
+        tasks += cv_tasks(train, config, units[name][1], seed)
+    results = iter(run_tasks(_sweep_fold, tasks, jobs, scheduler))
+    for name, (t, folds) in units.items():
+        done = [next(results) for _ in folds]
+        table, _ = cv_table(t, folds, [fold for fold, _ in done])
         rows.append({"name": name, "cv_auc_mean": table["auc"].mean(),
                      "cv_auc_std": table["auc"].std(ddof=1),
                      "fold_aucs": " ".join(f"{a:.3f}" for a in table["auc"]),
-                     "seconds": time.perf_counter() - started,
+                     "seconds": sum(seconds for _, seconds in done),
                      "config": str(CANDIDATES[name])})
-        with atomic_write(out, "w", newline="") as fh:
-            pd.DataFrame(rows).to_csv(fh, index=False)
         print(rows[-1], flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out, "w", newline="") as fh:
+        pd.DataFrame(rows).to_csv(fh, index=False)
     write_json(out.with_suffix(".json"), {
         "seed": seed, "data_checksum": checksum, "synthetic": is_synthetic(data_dir),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -90,10 +107,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"CSV to write (default: {sweep_path()})")
+    parser.add_argument("--jobs", type=_positive, default=None,
+                        help="local worker processes (default: $JOBS, else every core)")
+    parser.add_argument("--scheduler", default=None,
+                        help=f"Dask scheduler, e.g. tcp://HOST:8786 (default: ${SCHEDULER_ENV})")
     parser.add_argument("names", nargs="*", help=f"candidates (default all): {list(CANDIDATES)}")
     args = parser.parse_args(argv)
-    run_sweep(args.data_dir, args.names or None, args.seed)
+    unknown = set(args.names) - set(CANDIDATES)
+    if unknown:
+        parser.error(f"unknown candidates {sorted(unknown)}; known: {list(CANDIDATES)}")
+    run_sweep(args.data_dir, args.names or None, args.seed, args.out, args.jobs, args.scheduler)
     return 0
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number of at least 1, else a one-line usage error."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ to a serial run, whatever the number of workers.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,9 +21,9 @@ def default_jobs(jobs: int | None = None) -> int:
     """``jobs``, else $JOBS, else every core."""
     if jobs is None:
         jobs = int(os.environ.get("JOBS", 0)) or os.cpu_count() or 1
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
-    return jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    return int(jobs)
 
 
 def one_thread(fn: Callable, *args: Any) -> Any:
@@ -39,10 +40,11 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple], jobs: int | None = None,
     Dask cluster; otherwise ``jobs`` local processes (loky), one task at a time in this process
     when jobs is 1.
     """
+    jobs = default_jobs(jobs)  # checked even when a cluster is used, so a bad value never hides
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV)
     if scheduler:
         return _on_dask(fn, tasks, scheduler)
-    jobs = min(default_jobs(jobs), max(len(tasks), 1))
+    jobs = min(jobs, max(len(tasks), 1))
     if jobs == 1:
         return [one_thread(fn, *task) for task in tasks]
     from joblib import Parallel, delayed  # deferred: only parallel runs need it
