@@ -172,6 +172,16 @@ def torch_comparison(repeats: int = 5, iterations: int = 16, seed: int = 0) -> d
             "numpy_over_torch_paired_median": float(np.median(ratios)), "pairs": repeats}
 
 
+def ratio_line(comparison: dict | None) -> str:
+    """The one line a reader looks for: both epoch times and their ratio, or why there is none."""
+    if comparison is None:
+        return "PyTorch comparison skipped: torch is not installed (it is never a dependency)."
+    return (f"NumPy {comparison['numpy_seconds_per_epoch'] * 1000:.0f} ms/epoch, "
+            f"PyTorch {comparison['torch_seconds_per_epoch'] * 1000:.0f} ms/epoch: "
+            f"ratio {comparison['numpy_over_torch']:.2f} "
+            f"(per-pair median {comparison['numpy_over_torch_paired_median']:.2f})")
+
+
 def inference_images_per_second(repeats: int = 3, seed: int = 0) -> float:
     net = DeepConvNet()
     x, _ = _batch(seed, n=EPOCH_IMAGES)
@@ -234,12 +244,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layers", action="store_true", help="print the per-layer table too")
     args = parser.parse_args(argv)
     if args.torch_only:
-        print(json.dumps(torch_comparison(1 if args.quick else 5, seed=args.seed), indent=2))
+        print(ratio_line(torch_comparison(1 if args.quick else 5, seed=args.seed)))
         return
     result = run_benchmark(args.quick, args.seed)
     print(json.dumps(result, indent=2))
     if args.layers:
         print(layer_table(result).round(2).to_string())
+    print(ratio_line(result["torch_comparison"]))
 
 
 if __name__ == "__main__":
