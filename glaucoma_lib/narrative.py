@@ -21,6 +21,17 @@ def _scorer_of(info: dict, name: str) -> str | None:
     return info.get("candidates", {}).get(name, {}).get("scorer")
 
 
+def _sweep_dates(table: pd.DataFrame, info: dict) -> str:
+    """Which rows the recorded date belongs to: `make sweep NAME...` keeps the other rows."""
+    rerun = info.get("rerun")
+    if rerun is not None and set(table["name"]) <= set(rerun):
+        return (f"Every row comes from one run of `make sweep`, finished {info['finished']}.")
+    older = ("rows of candidates not named on its command line" if rerun is None else
+             ", ".join(sorted(set(table["name"]) - set(rerun))))
+    return (f"The last `make sweep` finished {info['finished']}; it keeps {older} from earlier "
+            "runs on the same data, whose dates were not recorded.")
+
+
 def sweep_text(table: pd.DataFrame, info: dict, same_data: bool) -> str:
     """The saved sweep in words: CNN range, the other scorers, run time and provenance."""
     scorer = table["name"].map(lambda name: _scorer_of(info, name))
@@ -30,10 +41,7 @@ def sweep_text(table: pd.DataFrame, info: dict, same_data: bool) -> str:
     return (
         f"The {len(cnn)} CNN variants scored {cnn.min():.3f}–{cnn.max():.3f} mean blocked-CV AUC; "
         f"the other candidates: {others}. The CV of all rows took "
-        f"{table['seconds'].sum() / 60:.0f} minutes. The table shows one date, "
-        f"{info['finished']}: the end of the last `make sweep`, which re-scores only the "
-        "candidates named on its command line and keeps the other rows from earlier runs on the "
-        "same data, so some rows are older than that date (their own dates were not recorded)."
+        f"{table['seconds'].sum() / 60:.0f} minutes. " + _sweep_dates(table, info)
         + ("" if same_data else " It was made on other data than this build's.")
     )
 

@@ -98,7 +98,7 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
         pd.DataFrame(rows).to_csv(fh, index=False)
     write_json(out.with_suffix(".json"), {
         "seed": seed, "data_checksum": checksum, "synthetic": is_synthetic(data_dir),
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "rerun": names,
         "candidates": CANDIDATES})
     return pd.DataFrame(rows)
 

@@ -20,8 +20,16 @@ def test_sweep_text_takes_the_cnn_range_from_the_table_and_names_its_provenance(
     text = narrative.sweep_text(SWEEP, INFO, same_data=True)
     assert "The 2 CNN variants scored 0.466–0.522" in text and "t 0.580" in text
     assert "took 30 minutes" in text and "2026-11-30 16:05 UTC" in text
-    assert "rows from earlier runs" in text and "other data" not in text
+    assert "rows of candidates not named" in text and "other data" not in text
     assert "other data" in narrative.sweep_text(SWEEP, INFO, same_data=False)
+
+
+def test_sweep_text_says_which_rows_are_older_than_the_last_run():
+    partial = narrative.sweep_text(SWEEP, {**INFO, "rerun": ["t"]}, same_data=True)
+    assert "it keeps a, b from earlier runs" in partial
+    whole = narrative.sweep_text(SWEEP, {**INFO, "rerun": ["a", "b", "t"]}, same_data=True)
+    assert "Every row comes from one run of `make sweep`, finished 2026-11-30 16:05 UTC." in whole
+    assert "earlier runs" not in whole
 
 
 def test_ideas_text_names_ideas_above_chance_in_every_fold():

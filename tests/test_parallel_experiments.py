@@ -2,6 +2,7 @@
 numbers (each task carries its own seed and runs with one BLAS thread), and a bad number of
 workers is refused in words."""
 
+import json
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -34,6 +35,9 @@ def test_sweep_on_two_workers_equals_serial(tmp_path, monkeypatch):
     assert serial["name"].tolist() == ["cnn", "texture"]
     pd.testing.assert_frame_equal(parallel, serial, check_exact=True)
     assert pd.read_csv(tmp_path / "jobs2.csv")["name"].tolist() == ["cnn", "texture"]
+    sweep.run_sweep(data_dir, ["texture"], out=tmp_path / "jobs2.csv", jobs=1)
+    assert sorted(pd.read_csv(tmp_path / "jobs2.csv")["name"]) == ["cnn", "texture"]
+    assert json.loads((tmp_path / "jobs2.json").read_text())["rerun"] == ["texture"]
 
 
 def test_fold_study_on_two_workers_equals_serial():
