@@ -6,6 +6,7 @@ end to end with --quick into a temporary output root.
 
 import fcntl
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -250,3 +251,18 @@ def test_kernel_profile_silences_library_warnings(tmp_path):
         assert not asyncio_logger.isEnabledFor(logging.ERROR)
     finally:
         asyncio_logger.setLevel(before)
+
+
+@pytest.mark.slow
+def test_build_without_the_control_data_refers_to_no_missing_figure(tmp_path, monkeypatch):
+    """A new user's first build has no AIROGS: notebook 08 skips the control, and its text must
+    then refer to no figure or table it did not make (the build fails on a dangling reference)."""
+    monkeypatch.delenv("AIROGS_DATA", raising=False)
+    monkeypatch.setenv("GLAUCOMA_MODELS_DIR", str(tmp_path / "models"))
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(PROJECT / "notebooks" / "08_positive_control.ipynb", notebooks)
+    result = report.build_report(report.BuildOptions(
+        quick=True, out=tmp_path / "out", notebooks_dir=notebooks, pdf=False,
+        data_dir=os.environ.get("GLAUCOMA_DATA")))
+    assert "the positive control is skipped in this build" in result.html.read_text()
