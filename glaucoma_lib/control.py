@@ -18,7 +18,7 @@ import pandas as pd
 
 from glaucoma_lib import metrics, split
 from glaucoma_lib.data import is_synthetic, load_images, load_labelled
-from glaucoma_lib.disc import load_disc_crops
+from glaucoma_lib.disc import load_disc_crop_sets, load_disc_crops
 from glaucoma_lib.disc_model import DiscData, DiscModelConfig, TextureModel
 from glaucoma_lib.features import RandomKernelFeatures
 from glaucoma_lib.image_model import ORIGINAL_RECIPE, ImageCnnModel, ImageRecipe, fit_image_cnn
@@ -70,8 +70,8 @@ def load_study_data(data_dir: str | Path, name: str, stratified: bool, seed: int
     folds = split.stratified_folds(t, k, seed) if stratified else split.blocked_folds(len(t), k)
     crops, texture = {}, {}
     bank = RandomKernelFeatures(seed=seed)
-    for crop in TEXTURE_CROPS:
-        x, table = load_disc_crops(data_dir, ids, crop, INPUT_SIZE)
+    sets = load_disc_crop_sets(data_dir, ids, [(crop, INPUT_SIZE) for crop in TEXTURE_CROPS])
+    for crop, (x, table) in zip(TEXTURE_CROPS, sets, strict=True):
         crops[crop] = DiscData(x.astype(np.float32) / 255.0, t, ids, table)
         texture[crop] = bank(crops[crop].x)
     return StudyData(name, images, t, ids, folds, texture, crops, stratified, Path(data_dir))

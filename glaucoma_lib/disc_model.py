@@ -21,7 +21,7 @@ import pandas as pd
 from glaucoma_lib import split
 from glaucoma_lib.augment import Augmenter
 from glaucoma_lib.data import read_labels
-from glaucoma_lib.disc import DiscLocation, crop_disc, load_disc_crops
+from glaucoma_lib.disc import DiscLocation, crop_disc, load_disc_crop_sets
 from glaucoma_lib.features import (
     FEATURE_NAMES,
     RandomKernelFeatures,
@@ -169,13 +169,23 @@ class DiscData:
 
 def load_disc_data(data_dir: str | Path, config: DiscModelConfig) -> tuple[DiscData, DiscData]:
     """(train, test) of the original 800/220 split, as disc crops at the model's input size."""
+    return load_disc_data_sets(data_dir, [config])[0]
+
+
+def load_disc_data_sets(data_dir: str | Path, configs: list[DiscModelConfig]
+                        ) -> list[tuple[DiscData, DiscData]]:
+    """load_disc_data for several configs, their crops cut in one pass over the images."""
     labels = read_labels(data_dir)
     ids = labels["imageID"].tolist()  # sorted by image number
-    crops, table = load_disc_crops(data_dir, ids, config.crop_size, config.input_size)
-    everything = DiscData(crops.astype(np.float32) / 255.0,
-                          labels["binaryLabels"].to_numpy(np.int64), ids, table)
+    t = labels["binaryLabels"].to_numpy(np.int64)
     n_train = len(split.original_split(ids)[0])
-    return everything.subset(np.arange(n_train)), everything.subset(np.arange(n_train, len(ids)))
+    sets = load_disc_crop_sets(data_dir, ids, [(c.crop_size, c.input_size) for c in configs])
+    out = []
+    for crops, table in sets:
+        everything = DiscData(crops.astype(np.float32) / 255.0, t, ids, table)
+        out.append((everything.subset(np.arange(n_train)),
+                    everything.subset(np.arange(n_train, len(ids)))))
+    return out
 
 
 def crops_for(squares: list[np.ndarray], locs: list[DiscLocation],

@@ -16,7 +16,7 @@ import pandas as pd
 from glaucoma_lib import metrics, split
 from glaucoma_lib.data import data_checksum
 from glaucoma_lib.disc_fit import fit_disc_cnn, fit_model
-from glaucoma_lib.disc_model import DiscData, DiscModel, DiscModelConfig, load_disc_data
+from glaucoma_lib.disc_model import DiscData, DiscModel, DiscModelConfig, load_disc_data_sets
 from glaucoma_lib.features import disc_features
 from glaucoma_lib.linear import fit_linear
 from glaucoma_lib.models import WEIGHTS_PATH
@@ -106,7 +106,8 @@ def ideas_table(data_dir: str | Path, crop_sizes: tuple[int, ...] = (160, 96, 64
     regression; one task per crop size. The CNN variants are in the sweep table (too slow for
     the report build)."""
     configs = [replace(DiscModelConfig(), crop_size=crop) for crop in crop_sizes]
-    tasks = [(load_disc_data(data_dir, config)[0], config, k) for config in configs]
+    tasks = [(train, config, k) for (train, _), config in
+             zip(load_disc_data_sets(data_dir, configs), configs, strict=True)]
     return pd.DataFrame([row for rows in run_tasks(_idea_rows, tasks, jobs, scheduler)
                          for row in rows])
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -74,21 +75,25 @@ def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
 
 
 def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
-    """Peak memory (MB) of each case, one row each."""
+    """Peak memory (MB) of each case, one row each. The cases run side by side, one process
+    each: a process's peak is its own, whatever runs beside it."""
     folder, _ = find_data_dir(data_dir)
     folder = str(folder)
-    sizes = (20, 200) if quick else (200, 2000)
-    rows = [
+    sizes = (20, 200) if quick else (100, 1000)
+    cases = [
         ("train the original network one epoch, 64x64 input", "training",
-         peak_rss_mb(_TRAIN_ORIGINAL.format(data_dir=folder))),
+         _TRAIN_ORIGINAL.format(data_dir=folder)),
         ("train the improved disc CNN one epoch, its own input size", "training",
-         peak_rss_mb(_TRAIN_IMPROVED.format(data_dir=folder))),
+         _TRAIN_IMPROVED.format(data_dir=folder)),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
-            rows.append((f"predict a folder of {n} images", "prediction",
-                         peak_rss_mb(_PREDICT.format(folder=str(images)))))
+            cases.append((f"predict a folder of {n} images", "prediction",
+                          _PREDICT.format(folder=str(images))))
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            peaks = list(pool.map(peak_rss_mb, [code for _, _, code in cases]))
+    rows = [(case, kind, peak) for (case, kind, _), peak in zip(cases, peaks, strict=True)]
     return pd.DataFrame(rows, columns=["case", "kind", "peak_MiB"]).round(1)
 
 

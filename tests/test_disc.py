@@ -1,11 +1,13 @@
 """Optic-disc localisation on drawn fundus-like images with a known disc position."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import fundus
 from PIL import Image
 
 from glaucoma_lib import disc
+from glaucoma_lib.data import read_labels
 
 
 @pytest.mark.parametrize("xy", [(370, 250), (130, 300), (256, 140)])
@@ -90,3 +92,38 @@ def test_no_fundus_floors_are_recomputed_from_the_training_images_only(tmp_path)
     assert floors["floor_confidence"] <= floors["min_confidence"] / 2
     assert floors["floor_red_excess"] == pytest.approx(floors["min_red_excess"] / 2, abs=0.01)
     assert disc.NO_FUNDUS_CONFIDENCE <= floors["floor_confidence"]
+
+
+def test_crop_sets_detect_once_and_match_single_loads(tmp_path, monkeypatch, private_cache):
+    from glaucoma_lib import synthetic
+
+    folder = synthetic.make_synthetic(tmp_path / "syn", n_images=6, image_side=128)
+    ids = read_labels(folder)["imageID"].tolist()
+    calls = []
+    detect = disc.locate_discs
+    monkeypatch.setattr(disc, "locate_discs", lambda images, *a: calls.append(len(images))
+                        or detect(images, *a))
+    sets = disc.load_disc_crop_sets(folder, ids, [(160, 16), (64, 8)])
+    assert calls == [6]  # one detection pass for both sizes
+    assert [x.shape for x, _ in sets] == [(6, 3, 16, 16), (6, 3, 8, 8)]
+    for size, (x, table) in zip([(160, 16), (64, 8)], sets, strict=True):
+        single, single_table = disc.load_disc_crops(folder, ids, *size)  # from the cache
+        np.testing.assert_array_equal(single, x)
+        pd.testing.assert_frame_equal(single_table, table)
+    assert calls == [6]
+    (fresh, _), = disc.load_disc_crop_sets(folder, ids, [(96, 8)])  # a size not yet cached
+    assert calls == [6, 6] and fresh.shape == (6, 3, 8, 8)
+
+
+def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
+    thumbs = np.random.default_rng(0).integers(0, 255, (7, 24, 24, 3), dtype=np.uint8)
+    table = pd.DataFrame({"x": np.arange(7) * 10.0, "y": 50.0, "radius": 20.0})
+    fig = disc.contact_sheet(thumbs, table, 0.25, cols=3, labels=[f"n{k}" for k in range(7)])
+    (ax,) = fig.axes
+    sheet = ax.images[0].get_array()
+    assert sheet.shape == (3 * (24 + 4), 3 * (24 + 0), 3)
+    np.testing.assert_array_equal(sheet[28 + 4 : 28 + 28, 24:48], thumbs[4])  # row 1, column 1
+    assert (sheet[2 * 28 :, 24:] == 255).all()  # the two empty places stay white
+    (circles,) = ax.collections
+    assert len(circles.get_paths()) == 7
+    assert [t.get_text() for t in ax.texts] == [f"n{k}" for k in range(7)]

@@ -57,7 +57,8 @@ def test_leakage_permutations_and_ideas_on_two_workers_equal_serial(monkeypatch)
     leak = [experiments.leakage_permutations(d, TEXTURE, n_permutations=3, k=3, jobs=jobs)
             for jobs in (1, 2)]
     pd.testing.assert_frame_equal(leak[1], leak[0], check_exact=True)
-    monkeypatch.setattr(experiments, "load_disc_data", lambda *_: (d, None))
+    monkeypatch.setattr(experiments, "load_disc_data_sets",
+                        lambda _, configs: [(d, None)] * len(configs))
     ideas = [experiments.ideas_table("unused", crop_sizes=(96, 64), k=3, jobs=jobs)
              for jobs in (1, 2)]
     pd.testing.assert_frame_equal(ideas[1], ideas[0], check_exact=True)

@@ -196,9 +196,9 @@ def blas_info() -> list[dict]:
 
 def run_benchmark(quick: bool = False, seed: int = 0) -> dict:
     """All numbers as one JSON-able dict; quick=True takes seconds instead of a minute."""
-    repeats = 1 if quick else 5
+    repeats = 1 if quick else 3
     epoch_s = training_seconds_per_epoch(repeats, iterations=4 if quick else 16, seed=seed)
-    layers = layer_times(repeats=1 if quick else 3, seed=seed)
+    layers = layer_times(repeats=repeats, seed=seed)
     return {
         "network": "DeepConvNet default (3x64x64), float32, batch 50, Adam",
         "train_images_per_s": EPOCH_IMAGES / epoch_s,
@@ -209,7 +209,7 @@ def run_benchmark(quick: bool = False, seed: int = 0) -> dict:
             for name, row in layers.iterrows()
         },
         "gemm_float32_gflops": gemm_gflops(1000 if quick else 2000, repeats),
-        "torch_comparison": torch_comparison(repeats, 4 if quick else 16, seed),
+        "torch_comparison": torch_comparison(1 if quick else 5, 4 if quick else 16, seed),
         "numpy": np.__version__,
         "blas": blas_info(),
         "cpu_count": os.cpu_count(),
