@@ -111,8 +111,9 @@ def test_crop_sets_detect_once_and_match_single_loads(tmp_path, monkeypatch, pri
         np.testing.assert_array_equal(single, x)
         pd.testing.assert_frame_equal(single_table, table)
     assert calls == [6]
-    (fresh, _), = disc.load_disc_crop_sets(folder, ids, [(96, 8)])  # a size not yet cached
-    assert calls == [6, 6] and fresh.shape == (6, 3, 8, 8)
+    (fresh, fresh_table), = disc.load_disc_crop_sets(folder, ids, [(96, 8)])  # a new size:
+    assert calls == [6] and fresh.shape == (6, 3, 8, 8)  # cut at the cached disc locations
+    pd.testing.assert_frame_equal(fresh_table, sets[0][1])
 
 
 def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():

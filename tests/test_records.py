@@ -187,3 +187,20 @@ def test_pairing_counts_separate_other_labels_from_wrong_classes():
     assert counts == {"n_images": 3, "n_other_image_label": 2, "n_wrong_class": 0}
     counts = reproduce.pairing_counts(["a", "b", "c"], ["a", "c", "b"], label_of)
     assert counts == {"n_images": 3, "n_other_image_label": 2, "n_wrong_class": 2}
+
+
+@pytest.mark.slow
+def test_training_runs_side_by_side_give_the_serial_records(tmp_path):
+    from glaucoma_lib import synthetic
+
+    folder = synthetic.make_synthetic(tmp_path / "syn", n_images=60, image_side=64)
+    settings = reproduce.Settings(str(folder), image_size=16, epochs=3, quick=False)
+    parallel, serial = (reproduce.train_runs(settings, models_root=tmp_path / f"jobs{jobs}",
+                                             jobs=jobs) for jobs in (2, 1))
+    for run in reproduce.RUNS:
+        for record in (parallel[run], serial[run]):
+            record["history"].pop("epoch_seconds")
+        assert parallel[run]["history"] == serial[run]["history"]
+        assert parallel[run]["metrics"] == serial[run]["metrics"]
+    assert len(parallel["repro_fixed"]["history"]["train_acc"]) == 3
+    assert None not in parallel["repro_fixed"]["history"]["test_acc"]

@@ -337,6 +337,11 @@ class DeepConvNet:
         """Parameters and BatchNorm buffers: everything a weight file holds."""
         return {**self.params, **self.buffers}
 
+    def set_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy arrays shaped like state_arrays() in place: layers and optimisers keep views."""
+        for key, value in self.state_arrays().items():
+            np.copyto(value, arrays[key])
+
     def save_params(self, path: str | os.PathLike, extra_metadata: dict | None = None) -> Path:
         """Atomic .npz: arrays + config JSON (+ optional metadata JSON), no pickles."""
         arrays = dict(self.state_arrays())

@@ -87,6 +87,22 @@ class History:
             text = Path(source).read_text(encoding="utf-8")
         return cls(**json.loads(text))
 
+    def add_scores(self, name: str, scores: tuple[float | None, float | None, float | None]
+                   ) -> None:
+        """Append one epoch's (accuracy, AUC, loss) of the set `name` (train has no loss)."""
+        acc, auc, loss = scores
+        getattr(self, f"{name}_acc").append(acc)
+        getattr(self, f"{name}_auc").append(auc)
+        if name != "train":
+            getattr(self, f"{name}_loss").append(loss)
+
+    def set_scores(self, name: str, scores: list[tuple]) -> None:
+        """Replace the per-epoch scores of the set `name` (evaluate_epochs computed them)."""
+        for field_name in ("acc", "auc") if name == "train" else ("acc", "auc", "loss"):
+            setattr(self, f"{name}_{field_name}", [])  # train_loss is per batch, not a score
+        for epoch in scores:
+            self.add_scores(name, epoch)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per epoch (1-based index "epoch")."""
         columns = ["epoch_loss", "train_acc", "val_acc", "test_acc", "train_auc", "val_auc",
@@ -100,8 +116,40 @@ def _labels(t: np.ndarray) -> np.ndarray:
     return t.argmax(axis=1) if t.ndim == 2 else t.astype(np.int64)
 
 
+def evaluate(network: DeepConvNet, x: np.ndarray, t: np.ndarray, sample_num: int | None = None
+             ) -> tuple[float, float | None, float]:
+    """(accuracy, ROC AUC of the class-1 probability or None if one class, loss) on x, or on
+    its first `sample_num` images when given (the original's per-epoch evaluation)."""
+    if sample_num is not None:
+        x, t = x[:sample_num], t[:sample_num]
+    labels = _labels(t)
+    prob = network.predict_proba(x)
+    accuracy = float((prob.argmax(axis=1) == labels).mean())
+    auc = roc_auc(labels, prob[:, 1]) if len(np.unique(labels)) == 2 else None
+    weights = network.last_layer.class_weights
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, float)[labels]
+    picked = np.clip(prob[np.arange(len(labels)), labels].astype(np.float64), 1e-12, 1.0)
+    loss = float(-(w * np.log(picked)).sum() / w.sum())
+    return accuracy, auc, loss
+
+
+def evaluate_epochs(network: DeepConvNet, epoch_weights: list[dict[str, np.ndarray]],
+                    x: np.ndarray, t: np.ndarray, sample_num: int | None = None) -> list[tuple]:
+    """evaluate() with each epoch's weights (Trainer(keep_epoch_weights=True)): the per-epoch
+    scores of a run, computed after it and elsewhere, the same numbers as during it."""
+    scores = []
+    for weights in epoch_weights:
+        network.set_state_arrays(weights)
+        scores.append(evaluate(network, x, t, sample_num))
+    return scores
+
+
 class Trainer:
-    """Mini-batch training of a DeepConvNet; train() returns a History."""
+    """Mini-batch training of a DeepConvNet; train() returns a History.
+
+    keep_epoch_weights=True keeps a copy of the weights after every epoch (epoch_weights), so
+    the per-epoch scores can be computed later, in other processes (evaluate_epochs).
+    """
 
     def __init__(
         self,
@@ -126,6 +174,7 @@ class Trainer:
         resume: bool = False,
         balanced_sampling: bool = False,
         score_train: bool = True,
+        keep_epoch_weights: bool = False,
     ):
         if select_best_by is not None:
             if select_best_by not in SELECT_BEST:
@@ -153,6 +202,7 @@ class Trainer:
         self.epoch, self.position = 0, 0  # completed epochs; completed batches of this epoch
         self.order = np.arange(0)
         self.best: dict[str, np.ndarray] | None = None
+        self.epoch_weights: list[dict[str, np.ndarray]] | None = [] if keep_epoch_weights else None
         self._stop_requested = False
 
     # ---- one epoch --------------------------------------------------------------------------
@@ -176,18 +226,7 @@ class Trainer:
         return self.network.last_loss
 
     def evaluate(self, x: np.ndarray, t: np.ndarray) -> tuple[float, float | None, float]:
-        """(accuracy, ROC AUC of the class-1 probability or None if one class, loss)."""
-        if self.evaluate_sample_num is not None:
-            x, t = x[: self.evaluate_sample_num], t[: self.evaluate_sample_num]
-        labels = _labels(t)
-        prob = self.network.predict_proba(x)
-        accuracy = float((prob.argmax(axis=1) == labels).mean())
-        auc = roc_auc(labels, prob[:, 1]) if len(np.unique(labels)) == 2 else None
-        weights = self.network.last_layer.class_weights
-        w = np.ones(len(labels)) if weights is None else np.asarray(weights, float)[labels]
-        picked = np.clip(prob[np.arange(len(labels)), labels].astype(np.float64), 1e-12, 1.0)
-        loss = float(-(w * np.log(picked)).sum() / w.sum())
-        return accuracy, auc, loss
+        return evaluate(self.network, x, t, self.evaluate_sample_num)
 
     def _end_epoch(self, seconds: float) -> None:
         h = self.history
@@ -196,11 +235,9 @@ class Trainer:
         h.lr.append(float(self.optimizer.lr))
         h.epoch_seconds.append(seconds)
         for name, (x, t) in self.sets.items():
-            acc, auc, loss = self.evaluate(x, t) if x is not None else (None, None, None)
-            getattr(h, f"{name}_acc").append(acc)
-            getattr(h, f"{name}_auc").append(auc)
-            if name != "train":
-                getattr(h, f"{name}_loss").append(loss)
+            h.add_scores(name, self.evaluate(x, t) if x is not None else (None, None, None))
+        if self.epoch_weights is not None:
+            self.epoch_weights.append({k: v.copy() for k, v in self.network.state_arrays().items()})
         self.epoch += 1
         self.position = 0
         if self.select_best_by is not None:
@@ -234,8 +271,7 @@ class Trainer:
                 self.save_checkpoint(self.checkpoint_path)
             return self.history
         if self.best is not None:
-            for key, value in self.network.state_arrays().items():
-                np.copyto(value, self.best[key])
+            self.network.set_state_arrays(self.best)
         return self.history
 
     def _run_epoch(self, bar: tqdm) -> None:
@@ -371,8 +407,7 @@ class Trainer:
     def _apply_checkpoint(self, state: dict, net_arrays: dict, best: dict | None, optim: dict,
                           history: History, order: np.ndarray) -> None:
         net = self.network
-        for key, value in net.state_arrays().items():
-            np.copyto(value, net_arrays[key])
+        net.set_state_arrays(net_arrays)
         self.best = best
         self.optimizer.load_state_dict(state["optimizer"], optim)
         self.rng.bit_generator.state = state["rng"]
