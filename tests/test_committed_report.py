@@ -21,5 +21,9 @@ def test_committed_build_info_records_every_notebook_and_the_total():
     info = json.loads((REPORT / "build_info.json").read_text())
     notebooks = sorted(p.name for p in (REPORT.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert sorted(info["seconds"]) == notebooks
-    assert info["total_seconds"] == pytest.approx(sum(info["seconds"].values()), abs=0.1)
+    seconds = info["seconds"].values()
+    # wall clock of all notebooks, up to notebooks_at_once of them side by side
+    assert max(seconds) <= info["total_seconds"] <= sum(seconds) + 5
+    if info["notebooks_at_once"] == 1:
+        assert info["total_seconds"] == pytest.approx(sum(seconds), abs=5)
     assert not info["synthetic"] and not info["quick"]
