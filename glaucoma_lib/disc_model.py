@@ -179,9 +179,10 @@ def load_disc_data_sets(data_dir: str | Path, configs: list[DiscModelConfig]
     ids = labels["imageID"].tolist()  # sorted by image number
     t = labels["binaryLabels"].to_numpy(np.int64)
     n_train = len(split.original_split(ids)[0])
-    sets = load_disc_crop_sets(data_dir, ids, [(c.crop_size, c.input_size) for c in configs])
+    sizes = list(dict.fromkeys((c.crop_size, c.input_size) for c in configs))
+    sets = dict(zip(sizes, load_disc_crop_sets(data_dir, ids, sizes), strict=True))
     out = []
-    for crops, table in sets:
+    for crops, table in (sets[c.crop_size, c.input_size] for c in configs):
         everything = DiscData(crops.astype(np.float32) / 255.0, t, ids, table)
         out.append((everything.subset(np.arange(n_train)),
                     everything.subset(np.arange(n_train, len(ids)))))

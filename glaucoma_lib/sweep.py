@@ -20,7 +20,7 @@ import pandas as pd
 
 from glaucoma_lib import split
 from glaucoma_lib.data import data_checksum, find_data_dir, is_synthetic
-from glaucoma_lib.disc_model import DiscData, DiscModelConfig, load_disc_data
+from glaucoma_lib.disc_model import DiscData, DiscModelConfig, load_disc_data_sets
 from glaucoma_lib.experiments import cv_fold, cv_table, cv_tasks
 from glaucoma_lib.files import atomic_write, write_json
 from glaucoma_lib.paths import REPORT_DIR
@@ -65,6 +65,23 @@ def _sweep_fold(data: DiscData, config: DiscModelConfig, train: np.ndarray, test
     return cv_fold(data, config, train, test, seed), time.perf_counter() - started
 
 
+def _previous_seconds(saved: tuple[pd.DataFrame, dict] | None, name: str) -> float:
+    """The candidate's seconds in the saved sweep (0 when unknown): what a unit may cost."""
+    if saved is None or name not in set(saved[0]["name"]):
+        return 0.0
+    return float(saved[0].set_index("name").loc[name, "seconds"])
+
+
+def _longest_first(tasks: list[tuple], expected: list[float], jobs: int | None,
+                   scheduler: str | None) -> list:
+    """run_tasks with the units expected to take longest handed out first, so the last ones
+    to start are short and the workers finish together; results in the tasks' own order."""
+    order = sorted(range(len(tasks)), key=lambda i: -expected[i])  # stable: ties keep order
+    results = run_tasks(_sweep_fold, [tasks[i] for i in order], jobs, scheduler)
+    by_task = dict(zip(order, results, strict=True))
+    return [by_task[i] for i in range(len(tasks))]
+
+
 def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
               out: Path | None = None, jobs: int | None = None,
               scheduler: str | None = None) -> pd.DataFrame:
@@ -77,13 +94,14 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
     saved = saved_sweep(out)
     same_data = saved is not None and saved[1].get("data_checksum") == checksum
     rows = [r for r in saved[0].to_dict("records") if r["name"] not in names] if same_data else []
-    units, tasks = {}, []
-    for name in names:
-        config = replace(DiscModelConfig(), **CANDIDATES[name])
-        train, _ = load_disc_data(data_dir, config)
+    configs = [replace(DiscModelConfig(), **CANDIDATES[name]) for name in names]
+    units, tasks, expected = {}, [], []
+    for name, config, (train, _) in zip(names, configs, load_disc_data_sets(data_dir, configs),
+                                        strict=True):
         units[name] = (train.t, split.blocked_folds(len(train.t), 5))
         tasks += cv_tasks(train, config, units[name][1], seed)
-    results = iter(run_tasks(_sweep_fold, tasks, jobs, scheduler))
+        expected += [_previous_seconds(saved if same_data else None, name)] * 5
+    results = iter(_longest_first(tasks, expected, jobs, scheduler))
     for name, (t, folds) in units.items():
         done = [next(results) for _ in folds]
         table, _ = cv_table(t, folds, [fold for fold, _ in done])

@@ -27,7 +27,8 @@ def test_sweep_on_two_workers_equals_serial(tmp_path, monkeypatch):
     tiny = {k: v for k, v in asdict(TINY).items() if k != "augmenter"}
     monkeypatch.setattr(sweep, "CANDIDATES", {"cnn": {**tiny, "epochs": 1},
                                               "texture": {**tiny, "scorer": "texture"}})
-    monkeypatch.setattr(sweep, "load_disc_data", lambda *_: (disc_data(n=40), None))
+    monkeypatch.setattr(sweep, "load_disc_data_sets",
+                        lambda _, configs: [(disc_data(n=40), None)] * len(configs))
     data_dir = fake_g1020(tmp_path / "data")
     runs = [sweep.run_sweep(data_dir, out=tmp_path / f"jobs{jobs}.csv", jobs=jobs)
             for jobs in (1, 2)]
@@ -38,6 +39,25 @@ def test_sweep_on_two_workers_equals_serial(tmp_path, monkeypatch):
     sweep.run_sweep(data_dir, ["texture"], out=tmp_path / "jobs2.csv", jobs=1)
     assert sorted(pd.read_csv(tmp_path / "jobs2.csv")["name"]) == ["cnn", "texture"]
     assert json.loads((tmp_path / "jobs2.json").read_text())["rerun"] == ["texture"]
+
+
+def test_sweep_hands_out_the_units_that_took_longest_last_time_first(tmp_path, monkeypatch):
+    tiny = {k: v for k, v in asdict(TINY).items() if k != "augmenter"}
+    monkeypatch.setattr(sweep, "CANDIDATES", {"quick": {**tiny, "scorer": "texture"},
+                                              "slow": {**tiny, "scorer": "texture", "epochs": 9}})
+    monkeypatch.setattr(sweep, "load_disc_data_sets",
+                        lambda _, configs: [(disc_data(n=40), None)] * len(configs))
+    data_dir = fake_g1020(tmp_path / "data")
+    first = sweep.run_sweep(data_dir, out=tmp_path / "s.csv", jobs=1)
+    table = pd.read_csv(tmp_path / "s.csv").assign(seconds=[1.0, 50.0])  # slow took longer
+    table.to_csv(tmp_path / "s.csv", index=False)
+    handed_out = []
+    run_tasks = sweep.run_tasks
+    monkeypatch.setattr(sweep, "run_tasks", lambda fn, tasks, *a: handed_out.extend(
+        t[1].epochs for t in tasks) or run_tasks(fn, tasks, *a))
+    second = sweep.run_sweep(data_dir, out=tmp_path / "s.csv", jobs=1)
+    assert handed_out == [9] * 5 + [TINY.epochs] * 5
+    pd.testing.assert_frame_equal(second.drop(columns="seconds"), first.drop(columns="seconds"))
 
 
 def test_fold_study_on_two_workers_equals_serial():
