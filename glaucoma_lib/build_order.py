@@ -7,8 +7,9 @@ that is not listed, such as a new one, simply waits for all before it. The bench
 runs ALONE, since it times the machine.
 
 Most notebooks use one core for part of their time (loading, plotting, one process left when
-another finished), so two at a time fill the second core: on 2 cores the build takes about a
-quarter less time than one after the other.
+another finished), so two at a time fill the second core. On the 2-core build machine that
+gained only about 5% (paired builds), since notebooks 04 and 06 together already keep both
+cores busy; more cores gain more.
 """
 
 from __future__ import annotations

@@ -269,13 +269,24 @@ def load_disc_crop_sets(data_dir: str | Path, image_ids: list[str],
     on their own for sizes asked for later. Images are read and detected in chunks of 64, so
     memory stays bounded.
     """
-    image_ids = list(image_ids)
+    image_ids, asked = list(image_ids), sizes
+    sizes = list(dict.fromkeys(asked))  # each size cut once, however often it is asked for
     paths = [image_path(data_dir, i) for i in image_ids]
     caches = [cache_file(f"disc_crops_{crop}_{out}", paths, crop, out) for crop, out in sizes]
     found = [read_cache(cache, image_ids) for cache in caches]
     missing = [k for k, cached in enumerate(found) if cached is None]
-    if not missing:
-        return [(cached["crops"], _cached_locations(image_ids, cached)) for cached in found]
+    if missing:
+        _cut_missing(data_dir, image_ids, paths, sizes, missing, caches, found)
+    by_size = {size: (cached["crops"], _cached_locations(image_ids, cached))
+               for size, cached in zip(sizes, found, strict=True)}
+    return [by_size[size] for size in asked]
+
+
+def _cut_missing(data_dir: str | Path, image_ids: list[str], paths: list[Path],
+                 sizes: list[tuple[int, int]], missing: list[int], caches: list[Path],
+                 found: list[dict | None]) -> None:
+    """Cut and cache the sizes not cached yet (found[k] filled in), detecting the discs only
+    when their locations are not cached either."""
     located_cache = cache_file("disc_locations", paths)
     known = read_cache(located_cache, image_ids)
     known_locs = None if known is None else [
@@ -301,7 +312,6 @@ def load_disc_crop_sets(data_dir: str | Path, image_ids: list[str],
     for k in missing:
         found[k] = {"crops": crops[k], **columns}
         write_cache(caches[k], image_ids, **found[k])
-    return [(cached["crops"], _cached_locations(image_ids, cached)) for cached in found]
 
 
 def _cached_locations(image_ids: list[str], cached: dict[str, np.ndarray]) -> pd.DataFrame:

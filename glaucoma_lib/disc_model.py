@@ -179,14 +179,15 @@ def load_disc_data_sets(data_dir: str | Path, configs: list[DiscModelConfig]
     ids = labels["imageID"].tolist()  # sorted by image number
     t = labels["binaryLabels"].to_numpy(np.int64)
     n_train = len(split.original_split(ids)[0])
-    sizes = list(dict.fromkeys((c.crop_size, c.input_size) for c in configs))
-    sets = dict(zip(sizes, load_disc_crop_sets(data_dir, ids, sizes), strict=True))
-    out = []
-    for crops, table in (sets[c.crop_size, c.input_size] for c in configs):
-        everything = DiscData(crops.astype(np.float32) / 255.0, t, ids, table)
-        out.append((everything.subset(np.arange(n_train)),
-                    everything.subset(np.arange(n_train, len(ids)))))
-    return out
+    sizes = [(c.crop_size, c.input_size) for c in configs]
+    split_sets = {}  # configs that share a crop size share its arrays
+    for size, (crops, table) in zip(sizes, load_disc_crop_sets(data_dir, ids, sizes),
+                                    strict=True):
+        if size not in split_sets:
+            everything = DiscData(crops.astype(np.float32) / 255.0, t, ids, table)
+            split_sets[size] = (everything.subset(np.arange(n_train)),
+                                everything.subset(np.arange(n_train, len(ids))))
+    return [split_sets[size] for size in sizes]
 
 
 def crops_for(squares: list[np.ndarray], locs: list[DiscLocation],

@@ -65,13 +65,6 @@ def _sweep_fold(data: DiscData, config: DiscModelConfig, train: np.ndarray, test
     return cv_fold(data, config, train, test, seed), time.perf_counter() - started
 
 
-def _previous_seconds(saved: tuple[pd.DataFrame, dict] | None, name: str) -> float:
-    """The candidate's seconds in the saved sweep (0 when unknown): what a unit may cost."""
-    if saved is None or name not in set(saved[0]["name"]):
-        return 0.0
-    return float(saved[0].set_index("name").loc[name, "seconds"])
-
-
 def _longest_first(tasks: list[tuple], expected: list[float], jobs: int | None,
                    scheduler: str | None) -> list:
     """run_tasks with the units expected to take longest handed out first, so the last ones
@@ -95,12 +88,13 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
     same_data = saved is not None and saved[1].get("data_checksum") == checksum
     rows = [r for r in saved[0].to_dict("records") if r["name"] not in names] if same_data else []
     configs = [replace(DiscModelConfig(), **CANDIDATES[name]) for name in names]
+    previous = saved[0].set_index("name")["seconds"].to_dict() if same_data else {}
     units, tasks, expected = {}, [], []
     for name, config, (train, _) in zip(names, configs, load_disc_data_sets(data_dir, configs),
                                         strict=True):
         units[name] = (train.t, split.blocked_folds(len(train.t), 5))
         tasks += cv_tasks(train, config, units[name][1], seed)
-        expected += [_previous_seconds(saved if same_data else None, name)] * 5
+        expected += [float(previous.get(name, 0.0))] * len(units[name][1])
     results = iter(_longest_first(tasks, expected, jobs, scheduler))
     for name, (t, folds) in units.items():
         done = [next(results) for _ in folds]
