@@ -116,6 +116,21 @@ def test_crop_sets_detect_once_and_match_single_loads(tmp_path, monkeypatch, pri
     pd.testing.assert_frame_equal(fresh_table, sets[0][1])
 
 
+def test_crop_sets_cut_a_repeated_size_once_and_return_it_in_every_place(
+        tmp_path, monkeypatch, private_cache):
+    from glaucoma_lib import synthetic
+
+    folder = synthetic.make_synthetic(tmp_path / "syn", n_images=4, image_side=128)
+    ids = read_labels(folder)["imageID"].tolist()
+    cuts = []
+    crop = disc.crop_disc
+    monkeypatch.setattr(disc, "crop_disc", lambda *a: cuts.append(a[2:]) or crop(*a))
+    sets = disc.load_disc_crop_sets(folder, ids, [(64, 8), (160, 16), (64, 8)])
+    assert sorted(cuts) == [(64, 8)] * 4 + [(160, 16)] * 4  # each image cut once per size
+    assert [x.shape for x, _ in sets] == [(4, 3, 8, 8), (4, 3, 16, 16), (4, 3, 8, 8)]
+    assert sets[0][0] is sets[2][0]  # one array for the size asked twice, not two copies
+
+
 def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
     thumbs = np.random.default_rng(0).integers(0, 255, (7, 24, 24, 3), dtype=np.uint8)
     table = pd.DataFrame({"x": np.arange(7) * 10.0, "y": 50.0, "radius": 20.0})
