@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -62,6 +63,7 @@ class BuildResult:
     notebooks: list[Path]
     figures: list[Path]
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def numbered_notebooks(notebooks_dir: Path) -> list[Path]:
@@ -115,13 +117,18 @@ def _cell_summary(source: str) -> str:
 
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path,
-                     progress: bool = True) -> float:
-    """Run one notebook with papermill; a failure names the notebook and the cell."""
+                     progress: bool = True) -> tuple[float, float]:
+    """Run one notebook with papermill; (wall seconds, CPU seconds). A failure names the
+    notebook and the cell.
+
+    CPU seconds are those of the kernel and every process it waited for (experiment workers):
+    above the wall seconds, the notebook kept more than one core busy.
+    """
     import papermill  # deferred: heavy, and only the build needs it
     from papermill.exceptions import PapermillExecutionError
 
     print(f"\n== {notebook.name}  parameters: {parameters}", flush=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
     try:
         papermill.execute_notebook(
             str(notebook), str(output), parameters=parameters, kernel_name=KERNEL,
@@ -134,13 +141,19 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path,
             f"{err.ename}: {err.evalue}\nThe executed copy with the traceback is {output}; "
             "the previous report was left untouched."
         ) from err
-    seconds = time.perf_counter() - start
-    print(f"== {notebook.name} done in {seconds:.1f} s", flush=True)
-    return seconds
+    seconds, cpu = time.perf_counter() - start, _children_cpu_seconds() - cpu_start
+    print(f"== {notebook.name} done in {seconds:.1f} s ({cpu:.1f} CPU-s)", flush=True)
+    return seconds, cpu
+
+
+def _children_cpu_seconds() -> float:
+    """User + system seconds of this process's finished (waited-for) child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progress: bool
-                  ) -> float:
+                  ) -> tuple[float, float]:
     """execute_notebook into the build folder (module level, so worker processes can run it)."""
     return execute_notebook(notebook, build / "notebooks" / notebook.name,
                             parameters_for(notebook, offered), cwd, progress)
@@ -152,8 +165,9 @@ def build_mode(options: BuildOptions) -> str:
     return "full (with the CNN cross-validation)" if options.full else "standard"
 
 
-def build_information(options: BuildOptions, seconds: dict[str, float], wall: float, slots: int,
-                      data_line: str, checksum: str) -> str:
+def build_information(options: BuildOptions, seconds: dict[str, float],
+                      cpu_seconds: dict[str, float], wall: float, slots: int, data_line: str,
+                      checksum: str) -> str:
     """The last appendix: data, seed, machine, package versions and each notebook's seconds."""
     runtime = runtime_info()
     rows = [("Data", data_line), ("Data checksum (sha256)", f"`{checksum}`"),
@@ -163,9 +177,11 @@ def build_information(options: BuildOptions, seconds: dict[str, float], wall: fl
             ("BLAS threads", str(runtime["blas_threads"])),
             *package_versions().items()]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    times = "\n".join(f"| {name} | {s:.1f} |" for name, s in seconds.items())
-    return (f"| | |\n|---|---|\n{table}\n\n| notebook | seconds |\n|---|---|\n{times}\n"
-            f"| all notebooks, wall clock, up to {slots} at a time | {wall:.1f} |\n\n"
+    times = "\n".join(f"| {name} | {s:.1f} | {cpu_seconds[name]:.1f} |"
+                      for name, s in seconds.items())
+    return (f"| | |\n|---|---|\n{table}\n\n| notebook | seconds | CPU seconds |\n"
+            f"|---|---|---|\n{times}\n| all notebooks, wall clock, up to {slots} at a time "
+            f"| {wall:.1f} | {sum(cpu_seconds.values()):.1f} |\n\n"
             "Rebuild with `make report` "
             "(`make report QUICK=1` for a pipeline check).")
 
@@ -200,14 +216,16 @@ def build_report(options: BuildOptions) -> BuildResult:
     with _environment(GLAUCOMA_FIGURES_DIR=str(build / "figures"),
                       GLAUCOMA_TABLES_DIR=str(build / "tables"),
                       IPYTHONDIR=str(quiet_kernel_profile(build))):
-        seconds = {nb.name: s for nb, s in run_in_order(notebooks, run, slots).items()}
+        timings = run_in_order(notebooks, run, slots)
+    seconds = {nb.name: wall_s for nb, (wall_s, _) in timings.items()}
+    cpu_seconds = {nb.name: round(cpu, 1) for nb, (_, cpu) in timings.items()}
     wall = round(time.perf_counter() - started, 1)
     executed = [build / "notebooks" / nb.name for nb in notebooks]
     data_line = describe_data(data_dir).removeprefix("data: ")
     combined = paper.assemble(
         executed, paper.title_page(f"**Data:** {data_line}", checksum, options.seed,
                                    build_mode(options), synthetic),
-        build_information(options, seconds, wall, slots, data_line, checksum))
+        build_information(options, seconds, cpu_seconds, wall, slots, data_line, checksum))
     nbformat.write(combined, build / "report.ipynb")
     html_path = paper.export_html(combined, build / "report.html", options.notebooks_dir)
     pdf_path, pdf_message = (
@@ -217,7 +235,8 @@ def build_report(options: BuildOptions) -> BuildResult:
         "data": describe_data(data_dir), "synthetic": synthetic, "checksum": checksum,
         "seed": options.seed, "quick": options.quick, "full": options.full,
         "mode": build_mode(options), "jobs": options.jobs, "notebooks_at_once": slots,
-        "seconds": seconds, "total_seconds": wall, "pdf": pdf_message,
+        "seconds": seconds, "total_seconds": wall, "cpu_seconds": cpu_seconds,
+        "pdf": pdf_message,
     })
     swap_in(build, report_dir, figures_dir)
     return BuildResult(
@@ -227,6 +246,7 @@ def build_report(options: BuildOptions) -> BuildResult:
         notebooks=[report_dir / "notebooks" / p.name for p in notebooks],
         figures=sorted(figures_dir.glob("*.png")),
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
     )
 
 

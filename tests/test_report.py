@@ -5,6 +5,7 @@ end to end with --quick into a temporary output root.
 """
 
 import fcntl
+import json
 import os
 import shutil
 import threading
@@ -85,6 +86,24 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert not list((out / "report").glob(".build-*"))
     assert not list((out / "report").glob(".old-*"))
     assert result.pdf is None and "not requested" in result.pdf_message
+    info = json.loads((out / "report" / "build_info.json").read_text())
+    assert info["cpu_seconds"] == result.cpu_seconds
+    assert sorted(info["cpu_seconds"]) == ["01_first.ipynb", "02_second.ipynb"]
+    assert "CPU seconds" in page
+
+
+def test_cpu_seconds_count_the_processes_a_notebook_waits_for(tmp_path):
+    """Two child processes each burning 1 CPU-s side by side: about 2 CPU-s in ~1 s."""
+    burn = ("import subprocess, sys\n"
+            "code = 'import time\\nend = time.process_time() + 1\\n"
+            "while time.process_time() < end: pass'\n"
+            "children = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(2)]\n"
+            "assert [c.wait() for c in children] == [0, 0]")
+    notebook = _notebook(tmp_path / "01_busy.ipynb", "x = 1", burn, title="Busy")
+    seconds, cpu = report.execute_notebook(notebook, tmp_path / "out.ipynb", {}, tmp_path,
+                                           progress=False)
+    assert cpu >= 2.0
+    assert seconds >= 1.0
 
 
 @pytest.mark.slow
