@@ -116,7 +116,8 @@ class Convolution:
 
         def part(s: slice) -> tuple[np.ndarray, np.ndarray]:
             d = dout[s].reshape(-1, fn)
-            return im2col(self.x[s], kh, kw, self.stride, self.pad).T @ d, d.sum(axis=0)
+            col = im2col(self.x[s], kh, kw, self.stride, self.pad)
+            return np.dot(col.T, d), d.sum(axis=0)  # np.dot: see ShiftGrid.backward
 
         parts = map_chunks(part, n, oh * ow * kh * kw * c * dout.itemsize)
         self.dW = np.sum([p[0] for p in parts], axis=0).reshape(kh, kw, c, fn).transpose(3, 2, 0, 1)
