@@ -6,8 +6,10 @@ are accurate to ~1e-10 here, so 1e-6 leaves room only for a real bug to fail.
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
-from glaucoma_lib.nn.conv_ops import ShiftGrid, col2im, gemm_into, im2col
+from glaucoma_lib.nn import layers
+from glaucoma_lib.nn.conv_ops import ShiftGrid, col2im, gemm_into, im2col, map_chunks
 from glaucoma_lib.nn.gradcheck import numerical_gradient, relative_error
 from glaucoma_lib.nn.layers import (
     Affine,
@@ -205,6 +207,40 @@ def test_max_pooling_ties_route_gradient_once():
     layer = MaxPooling()
     layer.forward(np.ones((1, 2, 2, 1)))
     assert layer.backward(np.ones((1, 1, 1, 1))).sum() == 1
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_relu_and_pooling_in_chunks_over_threads_equal_whole_batch_results(monkeypatch, threads):
+    """One sample per chunk, the chunks shared out over threads: the same arrays as whole-map
+    numpy, with ties (rounded inputs) and a map that does not tile (9x7 pools to 4x3)."""
+    monkeypatch.setattr(layers, "ELEMENTWISE_BYTES", 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 9, 7, 3)).round(1).astype(np.float32)
+    dout = rng.standard_normal((7, 4, 3, 3)).astype(np.float32)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        relu, pool = Relu(), MaxPooling()
+        np.testing.assert_array_equal(relu.forward(x), np.maximum(x, 0))
+        np.testing.assert_array_equal(relu.backward(x), x * (x > 0))
+        out = pool.forward(x)
+        dx = pool.backward(dout)
+    windows = x[:, :8, :6].reshape(7, 4, 2, 3, 2, 3).transpose(0, 1, 3, 5, 2, 4).reshape(
+        7, 4, 3, 3, 4)
+    np.testing.assert_array_equal(out, windows.max(axis=-1))
+    first = windows.argmax(axis=-1)  # the first maximum of each window takes the gradient
+    expected = np.zeros((7, 4, 3, 3, 4), np.float32)
+    np.put_along_axis(expected, first[..., None], dout[..., None], axis=-1)
+    expected = expected.reshape(7, 4, 3, 3, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(7, 8, 6, 3)
+    np.testing.assert_array_equal(dx[:, :8, :6], expected)
+    assert not dx[:, 8:].any() and not dx[:, :, 6:].any()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_map_chunks_returns_every_chunk_once_in_order_whatever_the_threads(threads):
+    seen = []
+    with threadpool_limits(limits=threads, user_api="blas"):
+        results = map_chunks(lambda s: seen.append(s.start) or (s.start, s.stop), 10, 1, 3)
+    assert results == [(0, 3), (3, 6), (6, 9), (9, 12)]
+    assert sorted(seen) == [0, 3, 6, 9]
 
 
 def test_relu_and_affine():
