@@ -26,4 +26,6 @@ def test_committed_build_info_records_every_notebook_and_the_total():
     assert max(seconds) <= info["total_seconds"] <= sum(seconds) + 5
     if info["notebooks_at_once"] == 1:
         assert info["total_seconds"] == pytest.approx(sum(seconds), abs=5)
+    assert sorted(info["cpu_seconds"]) == notebooks  # CPU seconds of each notebook's processes
+    assert all(cpu > 0 for cpu in info["cpu_seconds"].values())
     assert not info["synthetic"] and not info["quick"]
