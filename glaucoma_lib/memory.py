@@ -28,6 +28,13 @@ import re
 print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1))
 """
 
+# The cases run side by side, one process each: one BLAS thread per process. With two threads
+# each, four processes on two cores took 34 CPU-seconds instead of 20, for the same peaks.
+ONE_BLAS_THREAD = """
+from threadpoolctl import threadpool_limits
+threadpool_limits(limits=1)
+"""
+
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data import load_glaucoma
 from glaucoma_lib.nn.network import DeepConvNet
@@ -76,21 +83,21 @@ def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
 
 def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
     """Peak memory (MB) of each case, one row each. The cases run side by side, one process
-    each: a process's peak is its own, whatever runs beside it."""
+    each with one BLAS thread: a process's peak is its own, whatever runs beside it."""
     folder, _ = find_data_dir(data_dir)
     folder = str(folder)
     sizes = (20, 100) if quick else (100, 500)
     cases = [
         ("train the original network one epoch, 64x64 input", "training",
-         _TRAIN_ORIGINAL.format(data_dir=folder)),
+         ONE_BLAS_THREAD + _TRAIN_ORIGINAL.format(data_dir=folder)),
         ("train the improved disc CNN one epoch, its own input size", "training",
-         _TRAIN_IMPROVED.format(data_dir=folder)),
+         ONE_BLAS_THREAD + _TRAIN_IMPROVED.format(data_dir=folder)),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
             cases.append((f"predict a folder of {n} images", "prediction",
-                          _PREDICT.format(folder=str(images))))
+                          ONE_BLAS_THREAD + _PREDICT.format(folder=str(images))))
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             peaks = list(pool.map(peak_rss_mb, [code for _, _, code in cases]))
     rows = [(case, kind, peak) for (case, kind, _), peak in zip(cases, peaks, strict=True)]

@@ -4,6 +4,7 @@ and prediction do not hold a batch's activations longer than needed."""
 import numpy as np
 import pytest
 
+from glaucoma_lib import memory
 from glaucoma_lib.memory import peak_rss_mb
 
 
@@ -37,3 +38,16 @@ net.predict_proba(x, batch_size=100)
     # ~90 MiB above the imports; ~155 when each layer kept its caches after backward and
     # test-mode forward kept a batch of 100's activations for a backward that never comes
     assert trained - imports < 120
+
+
+def test_every_case_runs_with_one_blas_thread(monkeypatch, tmp_path):
+    from glaucoma_lib import synthetic
+
+    folder = synthetic.make_synthetic(tmp_path / "syn", n_images=6, image_side=64)
+    codes = []
+    monkeypatch.setattr(memory, "peak_rss_mb", lambda code: codes.append(code) or 1.0)
+    table = memory.measure(str(folder), quick=True)
+    assert len(codes) == len(table) == 4
+    assert all(code.startswith(memory.ONE_BLAS_THREAD) for code in codes)
+    peak_rss_mb(memory.ONE_BLAS_THREAD + "from threadpoolctl import threadpool_info\n"
+                "assert all(d['num_threads'] == 1 for d in threadpool_info())")
