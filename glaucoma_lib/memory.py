@@ -30,10 +30,8 @@ print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(
 
 # The cases run side by side, one process each: one BLAS thread per process. With two threads
 # each, four processes on two cores took 34 CPU-seconds instead of 20, for the same peaks.
-ONE_BLAS_THREAD = """
-from threadpoolctl import threadpool_limits
-threadpool_limits(limits=1)
-"""
+ONE_BLAS_THREAD = {name: "1" for name in
+                   ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data import load_glaucoma
@@ -59,9 +57,10 @@ predict([{folder!r}])
 
 
 def peak_rss_mb(code: str) -> float:
-    """Run code in a fresh interpreter and return its peak resident memory in MiB (Linux)."""
+    """Run code in a fresh interpreter with one BLAS thread and return its peak resident
+    memory in MiB (Linux)."""
     done = subprocess.run([sys.executable, "-c", code + _REPORT_PEAK], capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, env={**os.environ, **ONE_BLAS_THREAD})
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement failed:\n{done.stderr[-2000:]}")
     return int(done.stdout.split()[-1]) / 1024
@@ -89,15 +88,15 @@ def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
     sizes = (20, 100) if quick else (100, 500)
     cases = [
         ("train the original network one epoch, 64x64 input", "training",
-         ONE_BLAS_THREAD + _TRAIN_ORIGINAL.format(data_dir=folder)),
+         _TRAIN_ORIGINAL.format(data_dir=folder)),
         ("train the improved disc CNN one epoch, its own input size", "training",
-         ONE_BLAS_THREAD + _TRAIN_IMPROVED.format(data_dir=folder)),
+         _TRAIN_IMPROVED.format(data_dir=folder)),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
             cases.append((f"predict a folder of {n} images", "prediction",
-                          ONE_BLAS_THREAD + _PREDICT.format(folder=str(images))))
+                          _PREDICT.format(folder=str(images))))
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             peaks = list(pool.map(peak_rss_mb, [code for _, _, code in cases]))
     rows = [(case, kind, peak) for (case, kind, _), peak in zip(cases, peaks, strict=True)]
