@@ -234,6 +234,14 @@ def test_relu_and_pooling_in_chunks_over_threads_equal_whole_batch_results(monke
     assert not dx[:, 8:].any() and not dx[:, :, 6:].any()
 
 
+def test_relu_and_pooling_take_an_empty_batch():
+    x = np.zeros((0, 4, 4, 2), np.float32)
+    for layer, out_shape in ((Relu(), (0, 4, 4, 2)), (MaxPooling(), (0, 2, 2, 2))):
+        out = layer.forward(x)
+        assert out.shape == out_shape
+        assert layer.backward(out).shape == x.shape
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_map_chunks_returns_every_chunk_once_in_order_whatever_the_threads(threads):
     seen = []

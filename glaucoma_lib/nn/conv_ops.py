@@ -60,7 +60,7 @@ _BLAS = ThreadpoolController()
 
 
 def sample_chunks(n: int, bytes_per_sample: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
-    step = max(1, chunk_bytes // bytes_per_sample)
+    step = max(1, chunk_bytes // max(1, bytes_per_sample))  # an empty batch has no chunks
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
