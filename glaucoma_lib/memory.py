@@ -29,7 +29,8 @@ print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(
 """
 
 # The cases run side by side, one process each: one BLAS thread per process. With two threads
-# each, four processes on two cores took 34 CPU-seconds instead of 20, for the same peaks.
+# each, four processes on two cores took 34 CPU-seconds instead of 20, and the disc CNN's peak
+# varied more (119-195 MiB against 105-113).
 ONE_BLAS_THREAD = {name: "1" for name in
                    ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
