@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from glaucoma_lib.nn import layers
+from glaucoma_lib.nn import conv_ops
 from glaucoma_lib.nn.conv_ops import ShiftGrid, col2im, gemm_into, im2col, map_chunks
 from glaucoma_lib.nn.gradcheck import numerical_gradient, relative_error
 from glaucoma_lib.nn.layers import (
@@ -213,7 +213,7 @@ def test_max_pooling_ties_route_gradient_once():
 def test_relu_and_pooling_in_chunks_over_threads_equal_whole_batch_results(monkeypatch, threads):
     """One sample per chunk, the chunks shared out over threads: the same arrays as whole-map
     numpy, with ties (rounded inputs) and a map that does not tile (9x7 pools to 4x3)."""
-    monkeypatch.setattr(layers, "ELEMENTWISE_BYTES", 1)
+    monkeypatch.setattr(conv_ops, "ELEMENTWISE_BYTES", 1)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((7, 9, 7, 3)).round(1).astype(np.float32)
     dout = rng.standard_normal((7, 4, 3, 3)).astype(np.float32)

@@ -102,6 +102,12 @@ def map_chunks(fn, n: int, bytes_per_sample: int, chunk_bytes: int = CHUNK_BYTES
     return [shares[k % workers][k // workers] for k in range(len(chunks))]
 
 
+def map_sample_chunks(fn, x: np.ndarray) -> list:
+    """map_chunks for a memory-bound pass over x (ReLU, pooling): chunks of ELEMENTWISE_BYTES
+    of its samples (none for an empty batch)."""
+    return map_chunks(fn, len(x), x[:1].nbytes, ELEMENTWISE_BYTES)
+
+
 def gemm_into(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     """out += a @ b. Called on cache-sized chunks, where the product's temporary and the add
     stay in cache. (A BLAS gemm with beta=1 would skip the add, but the only float32 gemm

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from glaucoma_lib.nn.conv_ops import (
-    ELEMENTWISE_BYTES,
     SHIFT_BYTES,
     ShiftGrid,
     col2im,
@@ -30,6 +29,7 @@ from glaucoma_lib.nn.conv_ops import (
     convolve,
     im2col,
     map_chunks,
+    map_sample_chunks,
     one_blas_thread,
 )
 
@@ -201,7 +201,7 @@ class MaxPooling:
             self._max_into(x[s], out[s])
             self._first_hits(x[s], out[s], [hit[s] for hit in self.winners])
 
-        map_chunks(part, len(x), x[:1].nbytes, ELEMENTWISE_BYTES)
+        map_sample_chunks(part, x)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -212,7 +212,7 @@ class MaxPooling:
                 for hit, dview in zip(self.winners, self._windows(dx[s]), strict=True):
                     np.multiply(dout[s], hit[s], out=dview)
 
-            map_chunks(part, len(dout), dx[:1].nbytes, ELEMENTWISE_BYTES)
+            map_sample_chunks(part, dx)
             return dx
         dx = np.zeros(self.x.shape, dtype=dout.dtype)
         hits = self._masks(self.out.shape)
@@ -238,13 +238,12 @@ class Relu:
             np.greater(x[s], 0, out=self.mask[s])
             np.maximum(x[s], 0, out=out[s])
 
-        map_chunks(part, len(x), x[:1].nbytes, ELEMENTWISE_BYTES)
+        map_sample_chunks(part, x)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx = np.empty_like(dout)
-        map_chunks(lambda s: np.multiply(dout[s], self.mask[s], out=dx[s]), len(dout),
-                   dout[:1].nbytes, ELEMENTWISE_BYTES)
+        map_sample_chunks(lambda s: np.multiply(dout[s], self.mask[s], out=dx[s]), dout)
         return dx
 
 
