@@ -20,10 +20,10 @@ report: $(STAMP)
 		$(if $(AIROGS),--airogs-dir "$(AIROGS)") $(if $(SEED),--seed $(SEED)) $(if $(JOBS),--jobs $(JOBS))
 
 # `make test`: ruff + the quick suite (tests marked slow are skipped); `make test SLOW=1`: all
-# of it, as CI runs it.
+# of it, as CI runs it. Tests run in one worker process per core (pytest-xdist).
 test: $(STAMP)
 	$(PY) -m ruff check glaucoma_lib tests notebooks
-	$(PY) -m pytest -q $(if $(SLOW),,-m "not slow")
+	$(PY) -m pytest -q -n auto $(if $(SLOW),,-m "not slow")
 
 bench: $(STAMP)
 	$(PY) -m glaucoma_lib.nn.bench

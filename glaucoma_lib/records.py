@@ -43,21 +43,41 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's name: it picks OpenBLAS's kernel, and build seconds depend on it."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _blas_name(pool: dict) -> str:
+    kernel = f" ({pool['kernel']} kernel)" if pool["kernel"] else ""
+    return f"{pool['library']} {pool['version']}{kernel}"
+
+
 def runtime_info() -> dict[str, Any]:
-    """Threads and BLAS in use: float sums can differ across thread counts and BLAS builds."""
+    """Processor, threads and BLAS in use: float sums differ across thread counts, BLAS builds
+    and kernels, and twenty epochs of training amplify the differences."""
     pools = [
         {
             "library": p.get("internal_api"),
             "api": p.get("user_api"),
             "version": p.get("version"),
+            "kernel": p.get("architecture"),
             "threads": p.get("num_threads"),
         }
         for p in threadpool_info()
     ]
     blas = [p for p in pools if p["api"] == "blas"]
     return {
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "blas": ", ".join(f"{p['library']} {p['version']}" for p in blas) or "none detected",
+        "blas": ", ".join(_blas_name(p) for p in blas) or "none detected",
         "blas_threads": max((p["threads"] for p in blas), default=None),
         "threadpools": pools,
         "platform": platform.platform(),

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -173,7 +174,8 @@ def build_information(options: BuildOptions, seconds: dict[str, float],
     rows = [("Data", data_line), ("Data checksum (sha256)", f"`{checksum}`"),
             ("Seed", str(options.seed)), ("Build mode", build_mode(options)),
             ("Experiment workers (jobs)", str(options.jobs or runtime["cpu_count"])),
-            ("CPU cores", str(runtime["cpu_count"])), ("BLAS", runtime["blas"]),
+            ("CPU", runtime["cpu"]), ("CPU cores", str(runtime["cpu_count"])),
+            ("BLAS", runtime["blas"]),
             ("BLAS threads", str(runtime["blas_threads"])),
             *package_versions().items()]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
@@ -184,6 +186,13 @@ def build_information(options: BuildOptions, seconds: dict[str, float],
             f"| {wall:.1f} | {sum(cpu_seconds.values()):.1f} |\n\n"
             "Rebuild with `make report` "
             "(`make report QUICK=1` for a pipeline check).")
+
+
+def machine_info() -> dict[str, Any]:
+    """What the build's seconds were measured on: the same notebooks take about twice as long on
+    some 2-core machines as on others."""
+    runtime = runtime_info()
+    return {key: runtime[key] for key in ("cpu", "cpu_count", "blas")}
 
 
 def output_root(options: BuildOptions, synthetic: bool) -> Path:
@@ -236,7 +245,7 @@ def build_report(options: BuildOptions) -> BuildResult:
         "seed": options.seed, "quick": options.quick, "full": options.full,
         "mode": build_mode(options), "jobs": options.jobs, "notebooks_at_once": slots,
         "seconds": seconds, "total_seconds": wall, "cpu_seconds": cpu_seconds,
-        "pdf": pdf_message,
+        "machine": machine_info(), "pdf": pdf_message,
     })
     swap_in(build, report_dir, figures_dir)
     return BuildResult(

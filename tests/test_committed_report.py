@@ -28,4 +28,5 @@ def test_committed_build_info_records_every_notebook_and_the_total():
         assert info["total_seconds"] == pytest.approx(sum(seconds), abs=5)
     assert sorted(info["cpu_seconds"]) == notebooks  # CPU seconds of each notebook's processes
     assert all(cpu > 0 for cpu in info["cpu_seconds"].values())
+    assert set(info["machine"]) == {"cpu", "cpu_count", "blas"}  # what the seconds were timed on
     assert not info["synthetic"] and not info["quick"]

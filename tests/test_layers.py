@@ -234,6 +234,21 @@ def test_relu_and_pooling_in_chunks_over_threads_equal_whole_batch_results(monke
     assert not dx[:, 8:].any() and not dx[:, :, 6:].any()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("pool_args", [(2, 2, 2), (3, 3, 2)])
+def test_relu_and_pooling_without_caches_give_the_same_outputs_and_keep_nothing(
+        monkeypatch, threads, pool_args):
+    """keep_cache=False (inference) skips the masks, in chunks over threads; outputs equal."""
+    monkeypatch.setattr(conv_ops, "ELEMENTWISE_BYTES", 1)
+    x = np.random.default_rng(0).standard_normal((5, 9, 7, 3)).round(1).astype(np.float32)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for layer in (Relu(), MaxPooling(*pool_args)):
+            kept = layer.forward(x)
+            fresh = type(layer)() if isinstance(layer, Relu) else MaxPooling(*pool_args)
+            np.testing.assert_array_equal(fresh.forward(x, keep_cache=False), kept)
+            assert all(getattr(fresh, name) is None for name in fresh.cache)
+
+
 def test_relu_and_pooling_take_an_empty_batch():
     x = np.zeros((0, 4, 4, 2), np.float32)
     for layer, out_shape in ((Relu(), (0, 4, 4, 2)), (MaxPooling(), (0, 2, 2, 2))):

@@ -48,6 +48,21 @@ def test_record_has_provenance(tmp_path):
     assert record["git_commit"] is None or len(record["git_commit"]) >= 40
 
 
+def test_runtime_names_the_processor_and_the_blas_kernel(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Test CPU 9000\n")
+    assert records.cpu_model(cpuinfo) == "Test CPU 9000"
+    monkeypatch.setattr(records.platform, "processor", lambda: "")
+    assert records.cpu_model(tmp_path / "missing") == "unknown"
+    pools = [{"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
+              "num_threads": 2, "architecture": "Haswell"},
+             {"user_api": "openmp", "internal_api": "openmp", "version": None, "num_threads": 2}]
+    monkeypatch.setattr(records, "threadpool_info", lambda: pools)
+    runtime = records.runtime_info()
+    assert runtime["blas"] == "openblas 0.3.31 (Haswell kernel)"
+    assert runtime["blas_threads"] == 2 and runtime["cpu"]
+
+
 def test_no_temp_files_left(tmp_path):
     _write(tmp_path / "r")
     assert [p.name for p in (tmp_path / "r").iterdir()] == [records.RECORD_FILE]

@@ -52,8 +52,10 @@ def stubs(tmp_path):
 
 
 def _options(stubs, tmp_path, **kw):
+    # jobs=1: the notebooks run in this process, in order (worker processes are
+    # test_build_order's and the slow end-to-end build's), which saves a worker's imports
     defaults = dict(quick=True, seed=7, out=tmp_path / "out", notebooks_dir=stubs,
-                    data_dir=os.environ.get("GLAUCOMA_DATA"), pdf=False)
+                    data_dir=os.environ.get("GLAUCOMA_DATA"), pdf=False, jobs=1)
     defaults.update(kw)
     return report.BuildOptions(**defaults)
 
@@ -90,6 +92,8 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert info["cpu_seconds"] == result.cpu_seconds
     assert sorted(info["cpu_seconds"]) == ["01_first.ipynb", "02_second.ipynb"]
     assert "CPU seconds" in page
+    assert info["machine"] == report.machine_info() and info["machine"]["cpu_count"] >= 1
+    assert f"| CPU | {info['machine']['cpu']} |" in (out / "report" / "report.ipynb").read_text()
 
 
 def test_cpu_seconds_count_the_processes_a_notebook_waits_for(tmp_path):

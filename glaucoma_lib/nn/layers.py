@@ -189,8 +189,12 @@ class MaxPooling:
     def _masks(self, shape: tuple) -> list[np.ndarray]:
         return [np.empty(shape, dtype=bool) for _ in range(self.pool_h * self.pool_w)]
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+        """keep_cache=False (no backward follows): the maximum only, no winner masks."""
         out = np.empty(self._windows(x)[0].shape, x.dtype)
+        if not keep_cache:
+            map_sample_chunks(lambda s: self._max_into(x[s], out[s]), x)
+            return out
         if self.overlapping:
             self._max_into(x, out)
             self.x, self.out = x, out  # the argmax is recovered in backward, only when needed
@@ -231,8 +235,13 @@ class Relu:
     def __init__(self):
         self.mask: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self.mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
+    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+        """keep_cache=False (no backward follows): no mask, a third less memory traffic."""
+        out = np.empty_like(x)
+        if not keep_cache:
+            map_sample_chunks(lambda s: np.maximum(x[s], 0, out=out[s]), x)
+            return out
+        self.mask = np.empty(x.shape, dtype=bool)
 
         def part(s: slice) -> None:
             np.greater(x[s], 0, out=self.mask[s])
