@@ -344,7 +344,7 @@ class BatchNormalization:
             xc = x2 - mu
             var = (xc * xc).mean(axis=0)
             self.inv_std = 1.0 / np.sqrt(var + self.eps)
-            self.xn = xc * self.inv_std
+            self.xn = np.multiply(xc, self.inv_std, out=xc)
             # in place: the network's buffer arrays are the ones that get saved
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mu
@@ -353,16 +353,24 @@ class BatchNormalization:
         else:
             self.inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
             self.xn = (x2 - self.running_mean) * self.inv_std
-        return (self.gamma * self.xn + self.beta).reshape(x.shape)
+        out = self.xn * self.gamma
+        out += self.beta
+        return out.reshape(x.shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """In place on two batch-sized buffers: a fresh array per step costs as much as the
+        arithmetic on these cheap passes."""
         d2 = dout.reshape(-1, dout.shape[-1])
         self.dbeta = d2.sum(axis=0)
-        self.dgamma = (d2 * self.xn).sum(axis=0)
+        scratch = np.multiply(d2, self.xn)
+        self.dgamma = scratch.sum(axis=0)
         dxn = d2 * self.gamma
         if self.train_flg:
-            dxn = dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)
-        return (dxn * self.inv_std).reshape(self.x_shape)
+            projection = np.multiply(dxn, self.xn, out=scratch).mean(axis=0)
+            dxn -= dxn.mean(axis=0)
+            dxn -= np.multiply(self.xn, projection, out=scratch)
+        dxn *= self.inv_std
+        return dxn.reshape(self.x_shape)
 
 
 class SoftmaxWithLoss:
