@@ -1,6 +1,9 @@
 # Two commands do all the set-up: `make report` and `make test`.
 # Each creates (or reuses) the local virtual environment .venv from pyproject.toml.
 PYTHON ?= python3
+# Some machines set PYTHONDONTWRITEBYTECODE: then every test worker, notebook kernel and
+# experiment process compiles glaucoma_lib from source again (~10 s of the quick suite here).
+unexport PYTHONDONTWRITEBYTECODE
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

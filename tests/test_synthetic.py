@@ -5,12 +5,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from glaucoma_lib import data, synthetic
+from glaucoma_lib import data, split, synthetic
+
+N = 60  # a third of the default set (N_IMAGES): the same generator, a third of the seconds
 
 
 @pytest.fixture(scope="module")
 def synthetic_set(tmp_path_factory):
-    return synthetic.make_synthetic(tmp_path_factory.mktemp("synthetic") / "set")
+    return synthetic.make_synthetic(tmp_path_factory.mktemp("synthetic") / "set", n_images=N)
 
 
 pytestmark = pytest.mark.usefixtures("private_cache")
@@ -19,8 +21,10 @@ pytestmark = pytest.mark.usefixtures("private_cache")
 def test_layout_and_balance(synthetic_set):
     folder = synthetic_set
     labels = data.read_labels(folder)
-    assert len(labels) == 200
-    assert labels["binaryLabels"].sum() == round(200 * 296 / 1020)
+    assert len(labels) == N
+    # whole eyes (1-3 photographs each) are glaucomatous until G1020's share would be passed
+    target = round(N * 296 / 1020)
+    assert target - 3 < labels["binaryLabels"].sum() <= target
     numbers = [int(i[len("image_") : -len(".jpg")]) for i in labels["imageID"]]
     assert np.any(np.diff(numbers) > 1), "image numbers should have gaps, like G1020"
     assert data.is_synthetic(folder)
@@ -33,7 +37,9 @@ def test_load_glaucoma_on_synthetic_set_splits_proportionally(synthetic_set):
     (x_train, t_train, train_ids), (x_test, t_test, test_ids) = data.load_glaucoma(
         folder, return_ids=True
     )
-    assert x_train.shape == (157, 3, 64, 64) and x_test.shape == (43, 3, 64, 64)
+    n_test = split.default_n_test(N)  # the original's 220 of 1020, scaled
+    assert 0 < n_test < N // 2
+    assert x_train.shape == (N - n_test, 3, 64, 64) and x_test.shape == (n_test, 3, 64, 64)
     by_id = pd.read_csv(folder / "G1020.csv").set_index("imageID")["binaryLabels"]
     np.testing.assert_array_equal(by_id[train_ids].to_numpy(), t_train)
     np.testing.assert_array_equal(by_id[test_ids].to_numpy(), t_test)
