@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from glaucoma_lib.data import find_data_dir, image_path, read_labels
+from glaucoma_lib.tasks import ONE_BLAS_THREAD
 
 # VmHWM is the peak of this process's own address space; getrusage's ru_maxrss is not, because
 # Linux carries the parent's peak over a fork + exec.
@@ -28,11 +29,9 @@ import re
 print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1))
 """
 
-# The cases run side by side, one process each: one BLAS thread per process. With two threads
-# each, four processes on two cores took 34 CPU-seconds instead of 20, and the disc CNN's peak
+# The cases run side by side, one process each with ONE_BLAS_THREAD. With two threads each,
+# four processes on two cores took 34 CPU-seconds instead of 20, and the disc CNN's peak
 # varied more (119-195 MiB against 105-113).
-ONE_BLAS_THREAD = {name: "1" for name in
-                   ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data import load_glaucoma

@@ -25,14 +25,14 @@ from typing import Any
 import nbformat
 
 from glaucoma_lib import paper
-from glaucoma_lib.build_order import run_in_order
+from glaucoma_lib.build_order import ALONE, run_in_order
 from glaucoma_lib.data import data_checksum, describe_data, find_data_dir
 from glaucoma_lib.files import write_json
 from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, shown
 from glaucoma_lib.pdf import export_pdf
 from glaucoma_lib.records import package_versions, runtime_info
 from glaucoma_lib.swap import ReportError, swap_in
-from glaucoma_lib.tasks import default_jobs
+from glaucoma_lib.tasks import ONE_BLAS_THREAD, default_jobs
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
@@ -155,9 +155,17 @@ def _children_cpu_seconds() -> float:
 
 def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progress: bool
                   ) -> tuple[float, float]:
-    """execute_notebook into the build folder (module level, so worker processes can run it)."""
-    return execute_notebook(notebook, build / "notebooks" / notebook.name,
-                            parameters_for(notebook, offered), cwd, progress)
+    """execute_notebook into the build folder (module level, so worker processes can run it).
+
+    Kernels get one BLAS thread, except a notebook that runs ALONE (the benchmark, which
+    measures threads): the cores are used by notebooks side by side and experiment workers.
+    A multithreaded BLAS beside them spent CPU waiting (notebook 08 took 229 CPU-s beside
+    notebook 04's training, ~110 alone), and the numbers no longer depend on the core count.
+    """
+    threads = {} if notebook.stem in ALONE else ONE_BLAS_THREAD
+    with _environment(**threads):
+        return execute_notebook(notebook, build / "notebooks" / notebook.name,
+                                parameters_for(notebook, offered), cwd, progress)
 
 
 def build_mode(options: BuildOptions) -> str:
@@ -176,7 +184,8 @@ def build_information(options: BuildOptions, seconds: dict[str, float],
             ("Experiment workers (jobs)", str(options.jobs or runtime["cpu_count"])),
             ("CPU", runtime["cpu"]), ("CPU cores", str(runtime["cpu_count"])),
             ("BLAS", runtime["blas"]),
-            ("BLAS threads", str(runtime["blas_threads"])),
+            ("BLAS threads", f"1 per notebook kernel; {runtime['blas_threads']} for the "
+                             f"benchmark ({', '.join(sorted(ALONE))})"),
             *package_versions().items()]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     times = "\n".join(f"| {name} | {s:.1f} | {cpu_seconds[name]:.1f} |"

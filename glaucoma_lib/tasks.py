@@ -15,6 +15,9 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+# For processes started beside others (notebook kernels, memory probes): one BLAS thread each.
+ONE_BLAS_THREAD = {name: "1" for name in
+                   ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def default_jobs(jobs: int | None = None) -> int:

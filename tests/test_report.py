@@ -43,6 +43,9 @@ def stubs(tmp_path):
         "import matplotlib.pyplot as plt\nfrom glaucoma_lib import plots\n"
         "fig, ax = plt.subplots()\nax.plot([0, seed])\nplots.save_figure(fig, 'stub_line')",
         "print(f'SEED-IS-{seed} QUICK-IS-{quick}')",
+        "import numpy\nfrom threadpoolctl import threadpool_info\n"
+        "print('BLAS-THREADS-%d' % max(d['num_threads'] for d in threadpool_info()\n"
+        "                              if d['user_api'] == 'blas'))",
         title="First stub section",
     )
     _notebook(nb_dir / "02_second.ipynb", "x = 1", "print('SECRET_CODE' [:6])",
@@ -79,6 +82,7 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     page = result.html.read_text()
     assert "First stub section" in page and "Second stub section" in page
     assert "SEED-IS-7 QUICK-IS-True" in page  # parameters reached the kernel
+    assert "BLAS-THREADS-1" in page  # so did the one-BLAS-thread setting
     assert "SECRET" in page and "SECRET_CODE" not in page  # output shown, code input hidden
     assert "Data checksum" in page and "Build information" in page and "BLAS" in page
     assert 'src="data:image/png;base64' in page  # self-contained
@@ -94,6 +98,23 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert "CPU seconds" in page
     assert info["machine"] == report.machine_info() and info["machine"]["cpu_count"] >= 1
     assert f"| CPU | {info['machine']['cpu']} |" in (out / "report" / "report.ipynb").read_text()
+
+
+def test_kernels_get_one_blas_thread_unless_their_notebook_runs_alone(tmp_path, monkeypatch):
+    seen = {}
+
+    def execute(notebook, *args):
+        seen[notebook.stem] = os.environ.get("OPENBLAS_NUM_THREADS")
+        return 0.0, 0.0
+
+    monkeypatch.setattr(report, "execute_notebook", execute)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    for stem in ("04_training", "03_numpy_cnn"):
+        notebook = _notebook(tmp_path / f"{stem}.ipynb", "x = 1", title=stem)
+        report._execute_into(notebook, tmp_path, {}, tmp_path, progress=False)
+    assert "03_numpy_cnn" in report.ALONE
+    assert seen == {"04_training": "1", "03_numpy_cnn": "2"}
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "2"  # restored after the notebook
 
 
 def test_cpu_seconds_count_the_processes_a_notebook_waits_for(tmp_path):
