@@ -29,10 +29,6 @@ import re
 print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1))
 """
 
-# The cases run side by side, one process each with ONE_BLAS_THREAD. With two threads each,
-# four processes on two cores took 34 CPU-seconds instead of 20, and the disc CNN's peak
-# varied more (119-195 MiB against 105-113).
-
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data import load_glaucoma
 from glaucoma_lib.nn.network import DeepConvNet
@@ -58,7 +54,8 @@ predict([{folder!r}])
 
 def peak_rss_mb(code: str) -> float:
     """Run code in a fresh interpreter with one BLAS thread and return its peak resident
-    memory in MiB (Linux)."""
+    memory in MiB (Linux). One thread: with two each, four cases side by side on two cores took
+    34 CPU-seconds instead of 20, and the disc CNN's peak varied more (119-195 MiB, 105-113)."""
     done = subprocess.run([sys.executable, "-c", code + _REPORT_PEAK], capture_output=True,
                           text=True, check=False, env={**os.environ, **ONE_BLAS_THREAD})
     if done.returncode != 0:

@@ -39,7 +39,6 @@ net.predict_proba(x, batch_size=100)
     assert trained - imports < 120
 
 
-
 def test_the_probe_runs_its_child_with_one_blas_thread():
     peak_rss_mb("import numpy\nfrom threadpoolctl import threadpool_info\n"
                 "blas = [d for d in threadpool_info() if d['user_api'] == 'blas']\n"
