@@ -45,9 +45,9 @@ class Convolution:
     """2-D convolution (cross-correlation) over channels-last maps, in sample chunks.
 
     Two ways, chosen per layer (`method`, "auto" by default), measured on the default net:
-    - "shift": stride 1 and at least 16 input channels (conv2..conv6): the sum of KH*KW
-      GEMMs of shifted row views (ShiftGrid), forward and both gradients. About twice as
-      fast as im2col there, since im2col spends as long copying as the skinny GEMM computes.
+    - "shift": stride 1 and at least 16 input channels (conv2..conv6): KH GEMMs of
+      row-shifted views of the padded grid (ShiftGrid), forward and both gradients. Faster
+      than im2col there, since im2col spends as long copying as the skinny GEMM computes.
     - "im2col": strided or very narrow inputs (conv1, 3 channels: K = C = 3 GEMMs are
       inefficient): im2col + one GEMM per cache-sized chunk.
     Neither keeps a batch-sized matrix for backward: chunks are rebuilt from the input.
@@ -84,7 +84,7 @@ class Convolution:
         def part(s: slice) -> None:
             np.add(grid.forward(x[s], Wk), self.b, out=out[s])
 
-        map_chunks(part, len(x), grid.hp * grid.wp * (c + fn) * x.itemsize, SHIFT_BYTES)
+        map_chunks(part, len(x), grid.hp * grid.wp * (kw * c + fn) * x.itemsize, SHIFT_BYTES)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -105,7 +105,7 @@ class Convolution:
                 dx[s] = dx_part
             return dWk, dout[s].reshape(-1, fn).sum(axis=0)
 
-        parts = map_chunks(part, len(dout), grid.hp * grid.wp * (c + fn) * dout.itemsize,
+        parts = map_chunks(part, len(dout), grid.hp * grid.wp * (kw * c + fn) * dout.itemsize,
                            SHIFT_BYTES)
         self.dW = np.sum([p[0] for p in parts], axis=0).transpose(3, 2, 0, 1)
         self.db = np.sum([p[1] for p in parts], axis=0)
