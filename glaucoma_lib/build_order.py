@@ -25,6 +25,8 @@ SIDE_BY_SIDE = {
     # the improved model (and the positive control, which applies it) need nothing of the
     # original network's runs; the results and the evaluation read those runs' records
     "06_improved_model": {"04_training", "05_results"},
+    # the evaluation reads the improved model's runs only (the reproduction runs are in 05)
+    "07_evaluation": {"04_training", "05_results"},
     "08_positive_control": {"04_training", "05_results", "07_evaluation"},
     # results and evaluation write no runs, and the memory probe reads none of their output
     "09_trust": {"05_results", "07_evaluation"},
