@@ -117,10 +117,19 @@ def gemm_into(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     out += a @ b
 
 
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """Sums over the rows of a 2-D (M, C) array, as one BLAS matrix-vector product: numpy's
+    axis-0 reduction walks the C-wide rows one at a time, which for the narrow channel counts
+    of conv maps and batch norm (C = 8..64) was 15-20 times slower here."""
+    return np.ones(len(a), a.dtype) @ a
+
+
 def convolve(
-    x: np.ndarray, W_col: np.ndarray, kh: int, kw: int, stride: int, pad: int
+    x: np.ndarray, W_col: np.ndarray, kh: int, kw: int, stride: int, pad: int,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(N, H, W, C) conv (KH*KW*C, FN) -> (N, OH, OW, FN): im2col + GEMM per chunk of samples."""
+    """(N, H, W, C) conv (KH*KW*C, FN) [+ bias] -> (N, OH, OW, FN): im2col + GEMM per chunk
+    of samples; the bias is added to each chunk while it is in cache."""
     n, h, w, c = x.shape
     oh, ow = conv_output_size(h, kh, stride, pad), conv_output_size(w, kw, stride, pad)
     fn = W_col.shape[1]
@@ -128,6 +137,8 @@ def convolve(
 
     def gemm(s: slice) -> None:
         np.matmul(im2col(x[s], kh, kw, stride, pad), W_col, out=out[s].reshape(-1, fn))
+        if bias is not None:
+            out[s] += bias
 
     map_chunks(gemm, n, oh * ow * len(W_col) * x.itemsize)
     return out

@@ -25,6 +25,7 @@ from glaucoma_lib.nn.conv_ops import (
     SHIFT_BYTES,
     ShiftGrid,
     col2im,
+    column_sums,
     conv_output_size,
     convolve,
     im2col,
@@ -74,9 +75,7 @@ class Convolution:
         self.x = x
         if not self.uses_shift(c):
             W_col = self.W.transpose(2, 3, 1, 0).reshape(-1, fn)  # (KH*KW*C, FN)
-            out = convolve(x, W_col, kh, kw, self.stride, self.pad)
-            out += self.b
-            return out
+            return convolve(x, W_col, kh, kw, self.stride, self.pad, bias=self.b)
         grid = ShiftGrid(x.shape, kh, kw, self.pad)
         Wk = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))  # (KH, KW, C, FN)
         out = np.empty((len(x), grid.oh, grid.ow, fn), x.dtype)
@@ -103,7 +102,7 @@ class Convolution:
             dWk, dx_part = grid.backward(self.x[s], dout[s], Wk, self.input_grad)
             if dx is not None:
                 dx[s] = dx_part
-            return dWk, dout[s].reshape(-1, fn).sum(axis=0)
+            return dWk, column_sums(dout[s].reshape(-1, fn))
 
         parts = map_chunks(part, len(dout), grid.hp * grid.wp * (kw * c + fn) * dout.itemsize,
                            SHIFT_BYTES)
@@ -118,7 +117,7 @@ class Convolution:
         def part(s: slice) -> tuple[np.ndarray, np.ndarray]:
             d = dout[s].reshape(-1, fn)
             col = im2col(self.x[s], kh, kw, self.stride, self.pad)
-            return np.dot(col.T, d), d.sum(axis=0)  # np.dot: see ShiftGrid.backward
+            return np.dot(col.T, d), column_sums(d)  # np.dot: see ShiftGrid.backward
 
         parts = map_chunks(part, n, oh * ow * kh * kw * c * dout.itemsize)
         self.dW = np.sum([p[0] for p in parts], axis=0).reshape(kh, kw, c, fn).transpose(3, 2, 0, 1)
@@ -340,9 +339,10 @@ class BatchNormalization:
         self.train_flg, self.x_shape = train_flg, x.shape
         x2 = x.reshape(-1, x.shape[-1])
         if train_flg:
-            mu = x2.mean(axis=0)
+            m = x2.dtype.type(len(x2))
+            mu = column_sums(x2) / m
             xc = x2 - mu
-            var = (xc * xc).mean(axis=0)
+            var = column_sums(xc * xc) / m
             self.inv_std = 1.0 / np.sqrt(var + self.eps)
             self.xn = np.multiply(xc, self.inv_std, out=xc)
             # in place: the network's buffer arrays are the ones that get saved
@@ -361,13 +361,14 @@ class BatchNormalization:
         """In place on two batch-sized buffers: a fresh array per step costs as much as the
         arithmetic on these cheap passes."""
         d2 = dout.reshape(-1, dout.shape[-1])
-        self.dbeta = d2.sum(axis=0)
+        self.dbeta = column_sums(d2)
         scratch = np.multiply(d2, self.xn)
-        self.dgamma = scratch.sum(axis=0)
+        self.dgamma = column_sums(scratch)
         dxn = d2 * self.gamma
         if self.train_flg:
-            projection = np.multiply(dxn, self.xn, out=scratch).mean(axis=0)
-            dxn -= dxn.mean(axis=0)
+            m = dxn.dtype.type(len(dxn))
+            projection = column_sums(np.multiply(dxn, self.xn, out=scratch)) / m
+            dxn -= column_sums(dxn) / m
             dxn -= np.multiply(self.xn, projection, out=scratch)
         dxn *= self.inv_std
         return dxn.reshape(self.x_shape)
