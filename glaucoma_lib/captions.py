@@ -15,11 +15,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import HTML, display
+from IPython.display import HTML, Image, display
+from PIL import Image as PILImage
 
 from glaucoma_lib.files import atomic_write
 from glaucoma_lib.paths import tables_dir
-from glaucoma_lib.plots import save_figure
+from glaucoma_lib.plots import figure_path, save_figure
 
 KINDS = {"fig": "Figure", "tab": "Table"}
 MAX_COLUMNS = 8  # more columns than this do not fit an A4 page at the report's table font
@@ -41,10 +42,18 @@ def ref(kind: str, name: str) -> str:
 
 
 def figure(fig: plt.Figure, name: str, caption: str) -> None:
-    """Save the figure to figures/NAME.png, show it, and caption it below."""
+    """Save the figure to figures/NAME.png, show that same file, and caption it below.
+
+    The figure is drawn once: showing the Figure object made the inline backend draw it again
+    (seconds for the large ones, such as the 220-image contact sheet). The PNG is shown at
+    the size the inline backend would draw it (figure.dpi), with savefig.dpi's pixels.
+    """
     save_figure(fig, name)
-    display(fig)
     plt.close(fig)
+    path = figure_path(name)
+    with PILImage.open(path) as png:
+        width = round(png.width * plt.rcParams["figure.dpi"] / plt.rcParams["savefig.dpi"])
+    display(Image(filename=str(path), width=width))
     display(HTML(caption_html("fig", name, caption)))
 
 

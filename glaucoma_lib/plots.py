@@ -32,14 +32,19 @@ def data_title(text: str, synthetic: bool) -> str:
     return f"{SYNTHETIC_BANNER}{text}" if synthetic else text
 
 
+def figure_path(name: str) -> Path:
+    """<figures_dir>/<name>.png, for a bare stem like 'roc_fixed'."""
+    if not name or Path(name).name != name or name.endswith(".png"):
+        raise ValueError(f"figure name must be a bare stem like 'roc_fixed', got {name!r}")
+    return figures_dir() / f"{name}.png"
+
+
 def save_figure(fig: plt.Figure, name: str) -> None:
-    """Write <figures_dir>/<name>.png via a temp file + os.replace: never a half-written PNG.
+    """Write figure_path(name) via a temp file + os.replace: never a half-written PNG.
 
     Returns nothing, so a notebook cell ending in it shows the figure and no file path.
     """
-    if not name or Path(name).name != name or name.endswith(".png"):
-        raise ValueError(f"figure name must be a bare stem like 'roc_fixed', got {name!r}")
-    with atomic_write(figures_dir() / f"{name}.png") as fh:
+    with atomic_write(figure_path(name)) as fh:
         fig.savefig(fh, format="png", bbox_inches="tight")
 
 

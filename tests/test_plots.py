@@ -1,11 +1,13 @@
-"""Figures carry the synthetic banner, save atomically and accept the library's array layouts."""
+"""Figures carry the synthetic banner, save atomically, are shown as saved, and accept the
+library's array layouts."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from glaucoma_lib import plots
+from glaucoma_lib import captions, plots
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +29,21 @@ def test_save_figure_writes_png_atomically(figures_in_tmp):
     path = figures_in_tmp / "line.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in figures_in_tmp.iterdir()) == ["line.png"]
+
+
+def test_a_captioned_figure_shows_the_saved_png_drawn_once(figures_in_tmp, monkeypatch):
+    shown = []
+    monkeypatch.setattr(captions, "display", shown.append)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([0, 1])
+    captions.figure(fig, "line", "A line.")
+    image, caption = shown
+    saved = figures_in_tmp / "line.png"
+    assert image.data == saved.read_bytes()  # the file itself, not a second drawing
+    with Image.open(saved) as png:  # shown at the inline backend's size (figure.dpi)
+        assert abs(image.width - png.width * plt.rcParams["figure.dpi"]
+                   / plt.rcParams["savefig.dpi"]) <= 1
+    assert 'id="fig-line"' in caption.data and not plt.get_fignums()
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "x.png"])
