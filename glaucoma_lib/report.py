@@ -174,11 +174,11 @@ def build_mode(options: BuildOptions) -> str:
     return "full (with the CNN cross-validation)" if options.full else "standard"
 
 
-def build_information(options: BuildOptions, seconds: dict[str, float],
-                      cpu_seconds: dict[str, float], wall: float, slots: int, data_line: str,
-                      checksum: str) -> str:
-    """The last appendix: data, seed, machine, package versions and each notebook's seconds."""
-    runtime = runtime_info()
+def build_information(options: BuildOptions, runtime: dict[str, Any],
+                      seconds: dict[str, float], cpu_seconds: dict[str, float], wall: float,
+                      slots: int, data_line: str, checksum: str) -> str:
+    """The last appendix: data, seed, machine (records.runtime_info), package versions and each
+    notebook's seconds."""
     rows = [("Data", data_line), ("Data checksum (sha256)", f"`{checksum}`"),
             ("Seed", str(options.seed)), ("Build mode", build_mode(options)),
             ("Experiment workers (jobs)", str(options.jobs or runtime["cpu_count"])),
@@ -197,10 +197,9 @@ def build_information(options: BuildOptions, seconds: dict[str, float],
             "(`make report QUICK=1` for a pipeline check).")
 
 
-def machine_info() -> dict[str, Any]:
-    """What the build's seconds were measured on: the same notebooks take about twice as long on
-    some 2-core machines as on others."""
-    runtime = runtime_info()
+def machine_info(runtime: dict[str, Any]) -> dict[str, Any]:
+    """What the build's seconds were measured on (from records.runtime_info): the same notebooks
+    take about twice as long on some 2-core machines as on others."""
     return {key: runtime[key] for key in ("cpu", "cpu_count", "blas")}
 
 
@@ -240,10 +239,12 @@ def build_report(options: BuildOptions) -> BuildResult:
     wall = round(time.perf_counter() - started, 1)
     executed = [build / "notebooks" / nb.name for nb in notebooks]
     data_line = describe_data(data_dir).removeprefix("data: ")
+    runtime = runtime_info()
     combined = paper.assemble(
         executed, paper.title_page(f"**Data:** {data_line}", checksum, options.seed,
                                    build_mode(options), synthetic),
-        build_information(options, seconds, cpu_seconds, wall, slots, data_line, checksum))
+        build_information(options, runtime, seconds, cpu_seconds, wall, slots, data_line,
+                          checksum))
     nbformat.write(combined, build / "report.ipynb")
     html_path = paper.export_html(combined, build / "report.html", options.notebooks_dir)
     pdf_path, pdf_message = (
@@ -254,7 +255,7 @@ def build_report(options: BuildOptions) -> BuildResult:
         "seed": options.seed, "quick": options.quick, "full": options.full,
         "mode": build_mode(options), "jobs": options.jobs, "notebooks_at_once": slots,
         "seconds": seconds, "total_seconds": wall, "cpu_seconds": cpu_seconds,
-        "machine": machine_info(), "pdf": pdf_message,
+        "machine": machine_info(runtime), "pdf": pdf_message,
     })
     swap_in(build, report_dir, figures_dir)
     return BuildResult(

@@ -17,6 +17,7 @@ import pytest
 from report_checks import check_report
 
 from glaucoma_lib import paper, pdf, report, swap
+from glaucoma_lib.records import runtime_info
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +97,8 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert info["cpu_seconds"] == result.cpu_seconds
     assert sorted(info["cpu_seconds"]) == ["01_first.ipynb", "02_second.ipynb"]
     assert "CPU seconds" in page
-    assert info["machine"] == report.machine_info() and info["machine"]["cpu_count"] >= 1
+    machine = report.machine_info(runtime_info())
+    assert info["machine"] == machine and info["machine"]["cpu_count"] >= 1
     assert f"| CPU | {info['machine']['cpu']} |" in (out / "report" / "report.ipynb").read_text()
 
 
