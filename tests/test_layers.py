@@ -9,7 +9,14 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from glaucoma_lib.nn import conv_ops
-from glaucoma_lib.nn.conv_ops import ShiftGrid, col2im, gemm_into, im2col, map_chunks
+from glaucoma_lib.nn.conv_ops import (
+    ShiftGrid,
+    col2im,
+    column_sums,
+    gemm_into,
+    im2col,
+    map_chunks,
+)
 from glaucoma_lib.nn.gradcheck import numerical_gradient, relative_error
 from glaucoma_lib.nn.layers import (
     Affine,
@@ -324,3 +331,13 @@ def test_softmax_with_loss(weights, one_hot):
     dx = layer.backward()
     numeric = numerical_gradient(lambda: layer.forward(x, target), x)
     assert relative_error(dx, numeric) < TOL
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_are_the_sums_over_rows(dtype):
+    a = np.random.default_rng(0).standard_normal((4099, 16)).astype(dtype)
+    sums = column_sums(a)
+    assert sums.shape == (16,) and sums.dtype == dtype
+    np.testing.assert_allclose(sums, a.astype(np.float64).sum(axis=0),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3)
+    assert column_sums(a[:0]).tolist() == [0.0] * 16
