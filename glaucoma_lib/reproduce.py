@@ -12,10 +12,8 @@ from build to build.
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,12 +26,13 @@ from glaucoma_lib import split
 from glaucoma_lib.data import is_synthetic, load_glaucoma
 from glaucoma_lib.metrics import truncated_batch_accuracy
 from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
-from glaucoma_lib.nn.train import History, Trainer, evaluate
+from glaucoma_lib.nn.train import History, Trainer, evaluate_epochs
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.records import save_run
 from glaucoma_lib.tasks import default_jobs
 
 QUICK_TRAIN, QUICK_TEST = 120, 40
+SCORE_CHUNKS = 4  # chunks of epochs scored as separate tasks: enough to keep both cores busy
 
 
 @dataclass(frozen=True)
@@ -130,16 +129,15 @@ def _network(settings: Settings) -> DeepConvNet:
 
 
 def _train(spec: RunSpec, settings: Settings, data: RunData, network: DeepConvNet,
-           on_epoch_weights: Callable[[dict], None] | None = None) -> tuple[Trainer, float]:
-    """Train; with on_epoch_weights, hand it each epoch's weights instead of scoring them."""
-    score_later = on_epoch_weights is not None
+           score_later: bool) -> tuple[Trainer, float]:
+    """Train; with score_later, keep each epoch's weights instead of scoring them now."""
     trainer = Trainer(
         network, data.x_train, data.t_train, None if score_later else data.x_test,
         data.t_test, epochs=_epochs(settings), mini_batch_size=settings.mini_batch_size,
         optimizer="Adam", optimizer_param={"lr": settings.lr},
         evaluate_sample_num_per_epoch=spec.evaluate_sample_num_per_epoch,
         seed=settings.seed, verbose=False, score_train=not score_later,
-        on_epoch_weights=on_epoch_weights,
+        keep_epoch_weights=score_later,
     )
     started = time.perf_counter()
     trainer.train()
@@ -151,35 +149,26 @@ def train_run(run: str, spec: RunSpec, settings: Settings, models_root: str) -> 
     with threadpool_limits(limits=1):
         data = load_run_data(spec, settings)
         network = _network(settings)
-        trainer, seconds = _train(spec, settings, data, network)
+        trainer, seconds = _train(spec, settings, data, network, score_later=False)
         return _save(run, spec, settings, models_root, data, network, trainer.history, seconds)
 
 
-def train_weights(spec: RunSpec, settings: Settings, queue: Any) -> tuple[History, dict, float]:
-    """A task: train without per-epoch scores, putting (epoch index, weights) on the queue after
-    every epoch for score_queued; (history, final weights, seconds)."""
+def train_weights(spec: RunSpec, settings: Settings) -> tuple[History, list[dict], float]:
+    """A task: train without per-epoch scores; (history, each epoch's weights, seconds)."""
     with threadpool_limits(limits=1):
         data = load_run_data(spec, settings)
-        epochs = itertools.count()
-        network = _network(settings)
-        trainer, seconds = _train(spec, settings, data, network,
-                                  lambda weights: queue.put((next(epochs), weights)))
-        return trainer.history, network.state_arrays(), seconds
+        trainer, seconds = _train(spec, settings, data, _network(settings), score_later=True)
+        return trainer.history, trainer.epoch_weights, seconds
 
 
-def score_queued(spec: RunSpec, settings: Settings, queue: Any) -> list[tuple[int, tuple]]:
-    """A task: score each (epoch, weights) that arrives on the queue as Trainer would have
-    scored it, until None arrives; [(epoch, (train scores, test scores))]."""
+def score_weights(spec: RunSpec, settings: Settings, epoch_weights: list[dict]) -> list[tuple]:
+    """A task: (train scores, test scores) of each epoch's weights, as Trainer would score them."""
     with threadpool_limits(limits=1):
         data = load_run_data(spec, settings)
         network, n = _network(settings), spec.evaluate_sample_num_per_epoch
-        scored = []
-        while (item := queue.get()) is not None:
-            epoch, weights = item
-            network.set_state_arrays(weights)
-            scored.append((epoch, (evaluate(network, data.x_train, data.t_train, n),
-                                   evaluate(network, data.x_test, data.t_test, n))))
-        return scored
+        return list(zip(evaluate_epochs(network, epoch_weights, data.x_train, data.t_train, n),
+                        evaluate_epochs(network, epoch_weights, data.x_test, data.t_test, n),
+                        strict=True))
 
 
 def _save(run: str, spec: RunSpec, settings: Settings, models_root: str, data: RunData,
@@ -215,11 +204,10 @@ def train_runs(
     """Train every run, in `jobs` processes (default: $JOBS, else every core); records by run
     name, the same with any number of jobs.
 
-    A run that scores every image after every epoch (the fixed one) spends ~30% of its time
-    scoring. With more than one core it trains without scoring and puts each epoch's weights
-    on a queue, and one more process scores them as they come: the same numbers, and the
-    scoring is done almost as soon as the training (scored afterwards, it took ~20 s at the
-    end of the build's critical path).
+    A run that scores every image after every epoch (the fixed one) spends ~40% of its time
+    scoring, so with more than one core it trains first and keeping each epoch's weights, and
+    the scoring is then spread in chunks of epochs over whichever workers are free: the same
+    numbers, sooner.
     """
     root = str(models_root if models_root is not None else models_dir())
     workers = min(len(runs), default_jobs(jobs))
@@ -227,29 +215,22 @@ def train_runs(
         return {run: train_run(run, spec, settings, root) for run, spec in runs.items()}
     later = [run for run, spec in runs.items() if spec.evaluate_sample_num_per_epoch is None]
     context = multiprocessing.get_context("spawn")  # no fork of a kernel with live BLAS threads
-    with context.Manager() as manager, ProcessPoolExecutor(
-            max_workers=workers + len(later), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         whole = {run: pool.submit(train_run, run, spec, settings, root)
                  for run, spec in runs.items() if run not in later}
-        queues = {run: manager.Queue() for run in later}
-        trained = {run: pool.submit(train_weights, runs[run], settings, queues[run])
-                   for run in later}
-        # submitted last, so a scorer waiting on its queue never holds a trainer's worker
-        scorers = {run: pool.submit(score_queued, runs[run], settings, queues[run])
-                   for run in later}
+        trained = {run: pool.submit(train_weights, runs[run], settings) for run in later}
         records = {}
         for run in later:
-            try:
-                history, weights, seconds = trained[run].result()
-            finally:
-                queues[run].put(None)  # the scorer stops, also when the training failed
-            scores = [epoch_scores for _, epoch_scores in sorted(scorers[run].result(),
-                                                                 key=lambda item: item[0])]
+            history, weights, seconds = trained[run].result()
+            chunks = [c for c in np.array_split(np.arange(len(weights)), SCORE_CHUNKS) if len(c)]
+            parts = [pool.submit(score_weights, runs[run], settings, [weights[i] for i in c])
+                     for c in chunks]
+            scores = [epoch for part in parts for epoch in part.result()]
             history.set_scores("train", [train for train, _ in scores])
             history.set_scores("test", [test for _, test in scores])
             with threadpool_limits(limits=1):
                 network = _network(settings)
-                network.set_state_arrays(weights)
+                network.set_state_arrays(weights[-1])
                 records[run] = _save(run, runs[run], settings, root,
                                      load_run_data(runs[run], settings), network, history,
                                      seconds)

@@ -12,7 +12,7 @@ import pytest
 
 from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
 from glaucoma_lib.nn.network import NetworkConfig, WeightsError, build_network
-from glaucoma_lib.nn.train import MAX_STATE_BYTES, STATE_KEY, History, Trainer, evaluate
+from glaucoma_lib.nn.train import MAX_STATE_BYTES, STATE_KEY, History, Trainer, evaluate_epochs
 
 CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
 
@@ -231,22 +231,16 @@ def test_scoring_kept_epoch_weights_afterwards_gives_the_same_history(sample_num
     x, t = toy_data()
     during = make_trainer(evaluate_sample_num_per_epoch=sample_num)
     during.train()
-    kept = []
     later = Trainer(build_network(NetworkConfig(**CONFIG, seed=0)), x[:30], t[:30], x_val=x[24:30],
                     t_val=t[24:30], epochs=3, mini_batch_size=8, optimizer="Adam",
                     optimizer_param={"lr": 0.01}, verbose=False, seed=0, score_train=False,
-                    evaluate_sample_num_per_epoch=sample_num, on_epoch_weights=kept.append)
+                    evaluate_sample_num_per_epoch=sample_num, keep_epoch_weights=True)
     history = later.train()
-    assert history.train_acc == [None] * 3 and len(kept) == 3
+    assert history.train_acc == [None] * 3 and len(later.epoch_weights) == 3
     assert same_weights(later.network, during.network)
     other = build_network(NetworkConfig(**CONFIG, seed=1))  # its own weights are overwritten
-
-    def scores(weights, xs, ts):
-        other.set_state_arrays(weights)
-        return evaluate(other, xs, ts, sample_num)
-
     for name, (xs, ts) in {"train": (x[:30], t[:30]), "test": (x[30:], t[30:])}.items():
-        history.set_scores(name, [scores(weights, xs, ts) for weights in kept])
+        history.set_scores(name, evaluate_epochs(other, later.epoch_weights, xs, ts, sample_num))
     assert history.to_frame().equals(during.history.to_frame().assign(
         epoch_seconds=history.to_frame()["epoch_seconds"]))
     assert history.test_loss == during.history.test_loss and history.val_loss[0] is not None

@@ -97,8 +97,7 @@ class History:
             getattr(self, f"{name}_loss").append(loss)
 
     def set_scores(self, name: str, scores: list[tuple]) -> None:
-        """Replace the per-epoch scores of the set `name` (scored elsewhere from each epoch's
-        weights, Trainer(on_epoch_weights=...))."""
+        """Replace the per-epoch scores of the set `name` (evaluate_epochs computed them)."""
         for field_name in ("acc", "auc") if name == "train" else ("acc", "auc", "loss"):
             setattr(self, f"{name}_{field_name}", [])  # train_loss is per batch, not a score
         for epoch in scores:
@@ -134,12 +133,22 @@ def evaluate(network: DeepConvNet, x: np.ndarray, t: np.ndarray, sample_num: int
     return accuracy, auc, loss
 
 
+def evaluate_epochs(network: DeepConvNet, epoch_weights: list[dict[str, np.ndarray]],
+                    x: np.ndarray, t: np.ndarray, sample_num: int | None = None) -> list[tuple]:
+    """evaluate() with each epoch's weights (Trainer(keep_epoch_weights=True)): the per-epoch
+    scores of a run, computed after it and elsewhere, the same numbers as during it."""
+    scores = []
+    for weights in epoch_weights:
+        network.set_state_arrays(weights)
+        scores.append(evaluate(network, x, t, sample_num))
+    return scores
+
+
 class Trainer:
     """Mini-batch training of a DeepConvNet; train() returns a History.
 
-    on_epoch_weights, when given, is called with a copy of the weights after every epoch (a
-    list's append, a queue's put), so the per-epoch scores can be computed later or in another
-    process, with evaluate() on those weights: the same numbers as scoring during training.
+    keep_epoch_weights=True keeps a copy of the weights after every epoch (epoch_weights), so
+    the per-epoch scores can be computed later, in other processes (evaluate_epochs).
     """
 
     def __init__(
@@ -165,7 +174,7 @@ class Trainer:
         resume: bool = False,
         balanced_sampling: bool = False,
         score_train: bool = True,
-        on_epoch_weights: Callable[[dict[str, np.ndarray]], None] | None = None,
+        keep_epoch_weights: bool = False,
     ):
         if select_best_by is not None:
             if select_best_by not in SELECT_BEST:
@@ -193,7 +202,7 @@ class Trainer:
         self.epoch, self.position = 0, 0  # completed epochs; completed batches of this epoch
         self.order = np.arange(0)
         self.best: dict[str, np.ndarray] | None = None
-        self.on_epoch_weights = on_epoch_weights
+        self.epoch_weights: list[dict[str, np.ndarray]] | None = [] if keep_epoch_weights else None
         self._stop_requested = False
 
     # ---- one epoch --------------------------------------------------------------------------
@@ -227,8 +236,8 @@ class Trainer:
         h.epoch_seconds.append(seconds)
         for name, (x, t) in self.sets.items():
             h.add_scores(name, self.evaluate(x, t) if x is not None else (None, None, None))
-        if self.on_epoch_weights is not None:
-            self.on_epoch_weights({k: v.copy() for k, v in self.network.state_arrays().items()})
+        if self.epoch_weights is not None:
+            self.epoch_weights.append({k: v.copy() for k, v in self.network.state_arrays().items()})
         self.epoch += 1
         self.position = 0
         if self.select_best_by is not None:
