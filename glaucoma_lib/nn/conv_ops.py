@@ -124,6 +124,11 @@ def column_sums(a: np.ndarray) -> np.ndarray:
     return np.ones(len(a), a.dtype) @ a
 
 
+def column_means(a: np.ndarray) -> np.ndarray:
+    """Means over the rows of a 2-D (M, C) array (column_sums / M, in a's dtype)."""
+    return column_sums(a) / a.dtype.type(len(a))
+
+
 def convolve(
     x: np.ndarray, W_col: np.ndarray, kh: int, kw: int, stride: int, pad: int,
     bias: np.ndarray | None = None,
@@ -164,6 +169,10 @@ class ShiftGrid:
         self.hp, self.wp = h + 2 * pad, w + 2 * pad
         self.oh, self.ow = self.hp - kh + 1, self.wp - kw + 1
         self.tail = (kh - 1) * self.wp + kw - 1  # zero rows that the last shifts read past
+
+    def chunk_bytes(self, channels: int, filters: int, itemsize: int) -> int:
+        """Bytes per sample of a chunk's wide input and output grid rows (for map_chunks)."""
+        return self.hp * self.wp * (self.kw * channels + filters) * itemsize
 
     def padded_rows(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """(zero-padded rows, number of grid points) of a chunk x (n, H, W, C)."""
@@ -210,8 +219,8 @@ class ShiftGrid:
         kh, kw, c, fn = Wk.shape
         rows, m = self.padded_rows(x)
         dgrid = np.zeros((self.tail + m + self.tail, fn), dout.dtype)
-        self.grid(dgrid[self.tail : self.tail + m])[:, : self.oh, : self.ow] = dout
         dgrid_m = dgrid[self.tail : self.tail + m]
+        self.grid(dgrid_m)[:, : self.oh, : self.ow] = dout
         wide = self.wide(rows)
         dWr = np.empty((kh, kw * c, fn), dout.dtype)
         for i in range(kh):

@@ -25,6 +25,7 @@ from glaucoma_lib.nn.conv_ops import (
     SHIFT_BYTES,
     ShiftGrid,
     col2im,
+    column_means,
     column_sums,
     conv_output_size,
     convolve,
@@ -83,7 +84,7 @@ class Convolution:
         def part(s: slice) -> None:
             np.add(grid.forward(x[s], Wk), self.b, out=out[s])
 
-        map_chunks(part, len(x), grid.hp * grid.wp * (kw * c + fn) * x.itemsize, SHIFT_BYTES)
+        map_chunks(part, len(x), grid.chunk_bytes(c, fn, x.itemsize), SHIFT_BYTES)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -104,8 +105,7 @@ class Convolution:
                 dx[s] = dx_part
             return dWk, column_sums(dout[s].reshape(-1, fn))
 
-        parts = map_chunks(part, len(dout), grid.hp * grid.wp * (kw * c + fn) * dout.itemsize,
-                           SHIFT_BYTES)
+        parts = map_chunks(part, len(dout), grid.chunk_bytes(c, fn, dout.itemsize), SHIFT_BYTES)
         self.dW = np.sum([p[0] for p in parts], axis=0).transpose(3, 2, 0, 1)
         self.db = np.sum([p[1] for p in parts], axis=0)
         return dx
@@ -339,10 +339,9 @@ class BatchNormalization:
         self.train_flg, self.x_shape = train_flg, x.shape
         x2 = x.reshape(-1, x.shape[-1])
         if train_flg:
-            m = x2.dtype.type(len(x2))
-            mu = column_sums(x2) / m
+            mu = column_means(x2)
             xc = x2 - mu
-            var = column_sums(xc * xc) / m
+            var = column_means(xc * xc)
             self.inv_std = 1.0 / np.sqrt(var + self.eps)
             self.xn = np.multiply(xc, self.inv_std, out=xc)
             # in place: the network's buffer arrays are the ones that get saved
@@ -366,9 +365,8 @@ class BatchNormalization:
         self.dgamma = column_sums(scratch)
         dxn = d2 * self.gamma
         if self.train_flg:
-            m = dxn.dtype.type(len(dxn))
-            projection = column_sums(np.multiply(dxn, self.xn, out=scratch)) / m
-            dxn -= column_sums(dxn) / m
+            projection = column_means(np.multiply(dxn, self.xn, out=scratch))
+            dxn -= column_means(dxn)
             dxn -= np.multiply(self.xn, projection, out=scratch)
         dxn *= self.inv_std
         return dxn.reshape(self.x_shape)
