@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 report: $(STAMP)
-	$(PY) -m glaucoma_lib.report $(if $(QUICK),--quick) $(if $(FULL),--full) $(if $(DATA),--data-dir "$(DATA)") \
+	$(PY) -m glaucoma_lib.report.build $(if $(QUICK),--quick) $(if $(FULL),--full) $(if $(DATA),--data-dir "$(DATA)") \
 		$(if $(AIROGS),--airogs-dir "$(AIROGS)") $(if $(SEED),--seed $(SEED)) $(if $(JOBS),--jobs $(JOBS))
 
 # `make test`: ruff + the quick suite (tests marked slow are skipped); `make test SLOW=1`: all
@@ -36,5 +36,5 @@ clean:
 
 # `make sweep JOBS=2` (local processes; default every core) or `make sweep SCHEDULER=tcp://HOST:8786`.
 sweep: $(STAMP)
-	$(PY) -m glaucoma_lib.sweep $(if $(DATA),--data-dir "$(DATA)") $(if $(JOBS),--jobs $(JOBS)) \
+	$(PY) -m glaucoma_lib.study.sweep $(if $(DATA),--data-dir "$(DATA)") $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))

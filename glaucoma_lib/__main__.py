@@ -1,5 +1,5 @@
-"""``python -m glaucoma_lib ...``: see glaucoma_lib.cli."""
+"""``python -m glaucoma_lib ...``: see glaucoma_lib.cli.main."""
 
-from glaucoma_lib.cli import main
+from glaucoma_lib.cli.main import main
 
 raise SystemExit(main())

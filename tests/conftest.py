@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from glaucoma_lib import cache, control, split
-from glaucoma_lib.disc_model import DiscCnnModel, DiscData, DiscModelConfig
+from glaucoma_lib.data import cache, split
+from glaucoma_lib.models.disc_model import DiscCnnModel, DiscData, DiscModelConfig
 from glaucoma_lib.nn.network import build_network
+from glaucoma_lib.study import control
 
 TINY = DiscModelConfig(input_size=16, channels=(4, 4), hidden_size=8, epochs=2, batch_size=16,
                        scorer="cnn", texture_kernels=12)

@@ -1,6 +1,6 @@
 """The by-eye disc audit is data: stored once, counted, and only applied to its own images."""
 
-from glaucoma_lib import audit
+from glaucoma_lib.study import audit
 
 MISSES = [f"image_{n}.jpg" for n in audit.AUDITED_MISSES]
 

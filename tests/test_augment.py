@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from glaucoma_lib.augment import Augmenter, bilinear_sample
+from glaucoma_lib.data.augment import Augmenter, bilinear_sample
 
 OFF = dict(flip=False, max_rotation_deg=0, max_shift=0, brightness=0, contrast=0, color=0)
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from glaucoma_lib import build_order
 from glaucoma_lib.paths import NOTEBOOKS_DIR
-from glaucoma_lib.swap import ReportError  # light imports: worker processes import this module
+from glaucoma_lib.report import build_order
+from glaucoma_lib.report.swap import (
+    ReportError,  # light imports: worker processes import this module
+)
 
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 

@@ -9,7 +9,7 @@ import pandas as pd
 from conftest import fundus
 from PIL import Image
 
-from glaucoma_lib import cli
+from glaucoma_lib.cli import main as cli
 from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
 from glaucoma_lib.nn.network import CONFIG_KEY, META_KEY
 

@@ -9,10 +9,12 @@ import pytest
 from conftest import fundus, planted
 from PIL import Image
 
-from glaucoma_lib import control, metrics, split
-from glaucoma_lib.image_model import ImageCnnModel, ImageRecipe, fit_image_cnn
-from glaucoma_lib.models import load_model
-from glaucoma_lib.predict import predict
+from glaucoma_lib import metrics
+from glaucoma_lib.cli.predict import predict
+from glaucoma_lib.data import split
+from glaucoma_lib.models.image_model import ImageCnnModel, ImageRecipe, fit_image_cnn
+from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.study import control
 
 
 def test_stratified_folds_partition_and_balance_the_classes():

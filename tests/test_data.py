@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from glaucoma_lib import data, datasets, paths, synthetic
+from glaucoma_lib import paths
+from glaucoma_lib.data import datasets, synthetic
+from glaucoma_lib.data import loading as data
 
 G1020 = os.environ.get("GLAUCOMA_DATA")
 needs_g1020 = pytest.mark.skipif(

@@ -6,8 +6,8 @@ import pytest
 from conftest import fundus
 from PIL import Image
 
-from glaucoma_lib import disc
-from glaucoma_lib.data import read_labels
+from glaucoma_lib.data.loading import read_labels
+from glaucoma_lib.models import disc
 
 
 @pytest.mark.parametrize("xy", [(370, 250), (130, 300), (256, 140)])
@@ -95,7 +95,7 @@ def test_no_fundus_floors_are_recomputed_from_the_training_images_only(tmp_path)
 
 
 def test_crop_sets_detect_once_and_match_single_loads(tmp_path, monkeypatch, private_cache):
-    from glaucoma_lib import synthetic
+    from glaucoma_lib.data import synthetic
 
     folder = synthetic.make_synthetic(tmp_path / "syn", n_images=6, image_side=128)
     ids = read_labels(folder)["imageID"].tolist()
@@ -118,7 +118,7 @@ def test_crop_sets_detect_once_and_match_single_loads(tmp_path, monkeypatch, pri
 
 def test_crop_sets_cut_a_repeated_size_once_and_return_it_in_every_place(
         tmp_path, monkeypatch, private_cache):
-    from glaucoma_lib import synthetic
+    from glaucoma_lib.data import synthetic
 
     folder = synthetic.make_synthetic(tmp_path / "syn", n_images=4, image_side=128)
     ids = read_labels(folder)["imageID"].tolist()

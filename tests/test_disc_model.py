@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from conftest import TINY, disc_data
 
-from glaucoma_lib import disc_fit, disc_model
-from glaucoma_lib.disc_fit import fit_model
-from glaucoma_lib.disc_model import DiscCnnModel, TextureModel
-from glaucoma_lib.features import FEATURE_NAMES, disc_features
 from glaucoma_lib.files import WeightsError, json_entry, save_npz
-from glaucoma_lib.linear import LinearScorer, fit_linear
-from glaucoma_lib.models import load_model
+from glaucoma_lib.models import disc_fit, disc_model
+from glaucoma_lib.models.disc_fit import fit_model
+from glaucoma_lib.models.disc_model import DiscCnnModel, TextureModel
+from glaucoma_lib.models.features import FEATURE_NAMES, disc_features
+from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.models.linear import LinearScorer, fit_linear
 from glaucoma_lib.nn.network import build_network
 
 G1020 = os.environ.get("GLAUCOMA_DATA")

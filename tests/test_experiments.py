@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import TINY, disc_data
 
-from glaucoma_lib import experiments
-from glaucoma_lib.models import load_model
+from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.study import experiments
 
 
 def test_texture_model_learns_the_planted_signal():

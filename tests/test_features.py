@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from glaucoma_lib.features import RandomKernelFeatures, pooled_responses
+from glaucoma_lib.models.features import RandomKernelFeatures, pooled_responses
 
 
 def crops(n=6, side=20, seed=0):

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from glaucoma_lib import cache, data, images, split
+from glaucoma_lib.data import cache, images, split
+from glaucoma_lib.data import loading as data
 
 fuzz = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from glaucoma_lib.linear import LinearScorer, fit_linear
+from glaucoma_lib.models.linear import LinearScorer, fit_linear
 
 
 @pytest.mark.parametrize("c", [0.001, 0.01, 1.0])

@@ -4,7 +4,7 @@ and prediction do not hold a batch's activations longer than needed."""
 import numpy as np
 import pytest
 
-from glaucoma_lib.memory import peak_rss_mb
+from glaucoma_lib.study.memory import peak_rss_mb
 
 
 def test_peak_rss_is_the_childs_own():

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from conftest import TINY
 
-from glaucoma_lib import narrative
-from glaucoma_lib.audit import AUDITED_MISSES
-from glaucoma_lib.disc_model import DiscModelConfig
+from glaucoma_lib.models.disc_model import DiscModelConfig
+from glaucoma_lib.study import narrative
+from glaucoma_lib.study.audit import AUDITED_MISSES
 
 INFO = {"finished": "2026-11-30 16:05 UTC",
         "candidates": {"a": {"scorer": "cnn"}, "b": {"scorer": "cnn"},

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import TINY, disc_data
 
-from glaucoma_lib import experiments
-from glaucoma_lib.disc_model import DiscData
+from glaucoma_lib.models.disc_model import DiscData
+from glaucoma_lib.study import experiments
 
 
 def _poisoned(test: DiscData) -> DiscData:

@@ -5,8 +5,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from glaucoma_lib import captions, paper
-from glaucoma_lib.swap import ReportError
+from glaucoma_lib.report import captions, paper
+from glaucoma_lib.report.swap import ReportError
 
 
 def _html_output(text: str) -> nbformat.NotebookNode:

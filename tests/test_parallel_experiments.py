@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, disc_data
 
-from glaucoma_lib import experiments, sweep
+from glaucoma_lib.study import experiments, sweep
 
 TEXTURE = replace(TINY, scorer="texture", texture_c=1.0)
 

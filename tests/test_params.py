@@ -2,7 +2,7 @@
 
 import pytest
 
-from glaucoma_lib.params import ParameterError, check_params
+from glaucoma_lib.report.params import ParameterError, check_params
 
 
 def test_good_parameters_pass():

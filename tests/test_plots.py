@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from glaucoma_lib import captions, plots
+from glaucoma_lib.report import captions, plots
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ import pytest
 from conftest import fundus
 from PIL import Image
 
-from glaucoma_lib import images
-from glaucoma_lib import predict as predict_module
-from glaucoma_lib.disc import locate_discs
-from glaucoma_lib.models import load_model
-from glaucoma_lib.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
+from glaucoma_lib.cli import predict as predict_module
+from glaucoma_lib.cli.predict import CSV_COLUMNS, CsvWriter, Prediction, predict, predict_stream
+from glaucoma_lib.data import images
+from glaucoma_lib.models.disc import locate_discs
+from glaucoma_lib.models.kinds import load_model
 
 
 def test_folder_is_walked_and_bad_files_are_reported_not_fatal(folder, weights):

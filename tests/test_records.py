@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glaucoma_lib import original as original_study
-from glaucoma_lib import paths, records, reproduce
+from glaucoma_lib import paths
+from glaucoma_lib.study import original as original_study
+from glaucoma_lib.study import records, reproduce
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -206,7 +207,7 @@ def test_pairing_counts_separate_other_labels_from_wrong_classes():
 
 @pytest.mark.slow
 def test_training_runs_side_by_side_give_the_serial_records(tmp_path):
-    from glaucoma_lib import synthetic
+    from glaucoma_lib.data import synthetic
 
     folder = synthetic.make_synthetic(tmp_path / "syn", n_images=60, image_side=64)
     settings = reproduce.Settings(str(folder), image_size=16, epochs=3, quick=False)

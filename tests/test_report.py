@@ -16,8 +16,9 @@ import nbformat
 import pytest
 from report_checks import check_report
 
-from glaucoma_lib import paper, pdf, report, swap
-from glaucoma_lib.records import runtime_info
+from glaucoma_lib.report import build as report
+from glaucoma_lib.report import paper, pdf, swap
+from glaucoma_lib.study.records import runtime_info
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def stubs(tmp_path):
     _notebook(
         nb_dir / "01_first.ipynb",
         "seed = 1\nquick = False",
-        "import matplotlib.pyplot as plt\nfrom glaucoma_lib import plots\n"
+        "import matplotlib.pyplot as plt\nfrom glaucoma_lib.report import plots\n"
         "fig, ax = plt.subplots()\nax.plot([0, seed])\nplots.save_figure(fig, 'stub_line')",
         "print(f'SEED-IS-{seed} QUICK-IS-{quick}')",
         "import numpy\nfrom threadpoolctl import threadpool_info\n"

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glaucoma_lib import split
-from glaucoma_lib.data import read_labels
+from glaucoma_lib.data import split
+from glaucoma_lib.data.loading import read_labels
 
 G1020 = os.environ.get("GLAUCOMA_DATA")
 needs_g1020 = pytest.mark.skipif(

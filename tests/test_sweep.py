@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from glaucoma_lib import sweep
+from glaucoma_lib.study import sweep
 
 
 def test_saved_sweep_reads_table_and_provenance(tmp_path):

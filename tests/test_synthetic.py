@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from glaucoma_lib import data, split, synthetic
+from glaucoma_lib.data import loading as data
+from glaucoma_lib.data import split, synthetic
 
 N = 60  # fewer than the default set's N_IMAGES (200): the same generator in under half the time
 

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from conftest import planted
 
-from glaucoma_lib import control, split, tasks
-from glaucoma_lib.image_model import ImageRecipe
+from glaucoma_lib import tasks
+from glaucoma_lib.data import split
+from glaucoma_lib.models.image_model import ImageRecipe
+from glaucoma_lib.study import control
 
 TINY = ImageRecipe(image_size=16, epochs=1, batch_size=10)
 

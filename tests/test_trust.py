@@ -1,6 +1,6 @@
 """The trust table names its tests one by one, and every named test exists."""
 
-from glaucoma_lib import trust
+from glaucoma_lib.study import trust
 
 
 def test_every_named_test_exists():

@@ -13,11 +13,11 @@ from conftest import TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glaucoma_lib.disc_model import DiscCnnModel, TextureModel
-from glaucoma_lib.features import FEATURE_NAMES
 from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
-from glaucoma_lib.linear import LinearScorer
-from glaucoma_lib.models import load_model
+from glaucoma_lib.models.disc_model import DiscCnnModel, TextureModel
+from glaucoma_lib.models.features import FEATURE_NAMES
+from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.models.linear import LinearScorer
 from glaucoma_lib.nn.network import (
     CONFIG_KEY,
     META_KEY,

@@ -1,0 +1,1 @@
+"""The command line: `python -m glaucoma_lib predict`, scoring photographs into a CSV."""

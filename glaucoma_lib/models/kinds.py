@@ -1,0 +1,51 @@
+"""Every model kind, read back from its weight file: the one entry point for `predict`.
+
+A weight file's ``__meta__`` entry names its ``kind`` and ``format_version``; each kind's class
+reads the rest. The committed models live in glaucoma_lib/weights/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glaucoma_lib.models.disc_model import FORMAT_VERSION, DiscCnnModel, TextureModel
+from glaucoma_lib.files import WeightsError, read_json_entry
+from glaucoma_lib.models.image_model import ImageCnnModel
+from glaucoma_lib.nn.network import META_KEY
+from glaucoma_lib.paths import WEIGHTS_DIR
+
+WEIGHTS_PATH = WEIGHTS_DIR / "final.npz"  # the G1020 model `predict` uses by default
+AIROGS_WEIGHTS_PATH = WEIGHTS_DIR / "airogs.npz"  # the positive control's model
+
+
+Model = TextureModel | DiscCnnModel | ImageCnnModel
+MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel, ImageCnnModel)}
+
+
+def load_model(path: str | Path | None = None) -> Model:
+    """Any model weight file (default: the committed final model), dispatched on its ``kind``."""
+    path = Path(path) if path is not None else WEIGHTS_PATH
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a regular file (a folder, FIFO or device)")
+    header = read_json_entry(path, META_KEY)
+    expected = (f"a glaucoma_lib model file ({META_KEY} with kind in {sorted(MODEL_KINDS)} and "
+                f"format_version {FORMAT_VERSION})")
+    if not isinstance(header, dict) or "kind" not in header:
+        if isinstance(header, dict) and "improved_config" in header:
+            raise WeightsError(f"{path}: an old-format (version 1) model file; expected "
+                               f"{expected}. Rebuild it with notebook 06 (make report).")
+        raise WeightsError(f"{path}: not a model file; expected {expected}")
+    if header.get("format_version") != FORMAT_VERSION or header["kind"] not in MODEL_KINDS:
+        raise WeightsError(f"{path}: kind {header.get('kind')!r}, format_version "
+                           f"{header.get('format_version')!r}; expected {expected}")
+    try:
+        return MODEL_KINDS[header["kind"]].load(path, header)
+    except WeightsError:
+        raise
+    except ValueError as error:  # the checks' own messages name the field
+        raise WeightsError(f"{path}: {error}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError,
+            OverflowError, MemoryError) as error:
+        raise WeightsError(f"{path}: malformed {header['kind']} model entry ({error!r})") from None

@@ -1,0 +1,114 @@
+"""Peak memory of training and prediction.
+
+`python -m glaucoma_lib.study.memory [--quick]` prints JSON.
+
+Each case runs in a fresh Python process, which reports its own peak resident set size, so one
+case's leftovers never inflate another's. Prediction is measured on two folder sizes: if it
+streams as it should, the peak does not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from glaucoma_lib.data.loading import find_data_dir, image_path, read_labels
+from glaucoma_lib.tasks import ONE_BLAS_THREAD
+
+# VmHWM is the peak of this process's own address space; getrusage's ru_maxrss is not, because
+# Linux carries the parent's peak over a fork + exec.
+_REPORT_PEAK = """
+import re
+print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1))
+"""
+
+_TRAIN_ORIGINAL = """
+from glaucoma_lib.data.loading import load_glaucoma
+from glaucoma_lib.nn.network import DeepConvNet
+from glaucoma_lib.nn.train import Trainer
+(x, t), _ = load_glaucoma({data_dir!r}, image_size=64)
+Trainer(DeepConvNet(), x, t, epochs=1, mini_batch_size=50, optimizer="Adam",
+        optimizer_param={{"lr": 0.001}}, verbose=False).train()
+"""
+
+_TRAIN_IMPROVED = """
+from glaucoma_lib.models.disc_fit import train_cnn
+from glaucoma_lib.models.disc_model import DiscModelConfig, load_disc_data
+config = DiscModelConfig(epochs=1)
+train, _ = load_disc_data({data_dir!r}, config)
+train_cnn(train, None, config)
+"""
+
+_PREDICT = """
+from glaucoma_lib.cli.predict import predict
+predict([{folder!r}])
+"""
+
+
+def peak_rss_mb(code: str) -> float:
+    """Run code in a fresh interpreter with one BLAS thread and return its peak resident
+    memory in MiB (Linux). One thread: with two each, four cases side by side on two cores took
+    34 CPU-seconds instead of 20, and the disc CNN's peak varied more (119-195 MiB, 105-113)."""
+    done = subprocess.run([sys.executable, "-c", code + _REPORT_PEAK], capture_output=True,
+                          text=True, check=False, env={**os.environ, **ONE_BLAS_THREAD})
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement failed:\n{done.stderr[-2000:]}")
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
+    """n_images JPEGs (the data set's own, reused in turn) in a folder of their own."""
+    names = list(read_labels(data_dir)["imageID"])
+    out.mkdir()
+    for k in range(n_images):
+        source = image_path(data_dir, names[k % len(names)])
+        target = out / f"copy_{k}.jpg"
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    return out
+
+
+def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
+    """Peak memory (MB) of each case, one row each. The cases run side by side, one process
+    each with one BLAS thread: a process's peak is its own, whatever runs beside it."""
+    folder, _ = find_data_dir(data_dir)
+    folder = str(folder)
+    sizes = (20, 100) if quick else (50, 250)  # five times the images: the same peak if streamed
+    cases = [
+        ("train the original network one epoch, 64x64 input", "training",
+         _TRAIN_ORIGINAL.format(data_dir=folder)),
+        ("train the improved disc CNN one epoch, its own input size", "training",
+         _TRAIN_IMPROVED.format(data_dir=folder)),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
+            cases.append((f"predict a folder of {n} images", "prediction",
+                          _PREDICT.format(folder=str(images))))
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            peaks = list(pool.map(peak_rss_mb, [code for _, _, code in cases]))
+    rows = [(case, kind, peak) for (case, kind, _), peak in zip(cases, peaks, strict=True)]
+    return pd.DataFrame(rows, columns=["case", "kind", "peak_MiB"]).round(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller folders for prediction")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.data_dir, args.quick).to_dict("records"), indent=2))
+
+
+if __name__ == "__main__":
+    main()
