@@ -111,6 +111,39 @@ def bootstrap_ci(
     return float(metric(y, score)), float(low), float(high)
 
 
+def cluster_bootstrap_ci(
+    y: np.ndarray,
+    score: np.ndarray,
+    groups: np.ndarray | None,
+    n: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """(AUC, low, high), resampling whole patients: a patient's photographs are not
+    independent, so the interval resamples patients with replacement and takes all their
+    images. Without patients (``groups`` None) each image is its own cluster."""
+    y, score = _labels_and_scores(y, score)
+    if groups is None:
+        return bootstrap_ci(y, score, roc_auc, n, seed, level)
+    _, cluster = np.unique(np.asarray(groups), return_inverse=True)
+    if cluster.size != y.size:
+        raise ValueError(f"{y.size} labels but {cluster.size} group identifiers")
+    order = np.argsort(cluster, kind="stable")
+    starts = np.searchsorted(cluster[order], np.arange(cluster.max() + 1))
+    ends = np.append(starts[1:], y.size)
+    rng = np.random.default_rng(seed)
+    values = []
+    for drawn in rng.integers(0, len(starts), size=(n, len(starts))):
+        idx = np.concatenate([order[s:e] for s, e in zip(starts[drawn], ends[drawn], strict=True)])
+        if 0 < y[idx].sum() < idx.size:
+            values.append(roc_auc(y[idx], score[idx]))
+    if not values:
+        raise ValueError("no bootstrap resample contained both classes")
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(roc_auc(y, score)), float(low), float(high)
+
+
 def confusion(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """2x2 counts [[TN, FP], [FN, TP]]: rows are the truth, columns the prediction."""
     y = _binary(y)

@@ -269,3 +269,39 @@ def neighbour_evidence_text(similarity: pd.DataFrame) -> str:
         "contiguous blocks because that is safe either way: it costs little if neighbours are "
         "unrelated and keeps related images on one side if they are related."
     )
+
+
+def grouped_stratified_folds(
+    t: np.ndarray, groups: np.ndarray, k: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random k folds that keep each group (patient) whole and spread each class evenly.
+
+    A patient's photographs share one label in G1020 and HYGD, so the classes are dealt
+    separately: each class's patients, largest first (ties in random order), go to the fold
+    that holds the fewest photographs of that class so far.
+    """
+    t, groups = np.asarray(t), np.asarray(groups)
+    if len(t) != len(groups):
+        raise ValueError(f"{len(t)} labels but {len(groups)} group identifiers")
+    names, group_of = np.unique(groups, return_inverse=True)
+    label_of = np.zeros(len(names), dtype=np.int64)
+    np.maximum.at(label_of, group_of, t)
+    mixed = np.bincount(group_of, weights=t) % np.bincount(group_of) != 0
+    if mixed.any():
+        raise ValueError(f"group {str(names[np.flatnonzero(mixed)[0]])!r} has images of both classes")
+    if not 2 <= k <= np.bincount(label_of).min():
+        raise ValueError(f"k must be in 2..{np.bincount(label_of).min()} (patients of the smaller "
+                         f"class), got {k}")
+    rng = np.random.default_rng(seed)
+    sizes = np.bincount(group_of)
+    fold_of_group = np.empty(len(names), dtype=np.int64)
+    for label in (0, 1):
+        members = rng.permutation(np.flatnonzero(label_of == label))
+        members = members[np.argsort(-sizes[members], kind="stable")]
+        load = np.zeros(k, dtype=np.int64)
+        for g in members:
+            fold = int(np.argmin(load))
+            fold_of_group[g] = fold
+            load[fold] += sizes[g]
+    fold_of = fold_of_group[group_of]
+    return _folds_from_blocks(len(t), [np.flatnonzero(fold_of == f) for f in range(k)])
