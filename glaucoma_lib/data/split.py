@@ -288,7 +288,8 @@ def grouped_stratified_folds(
     np.maximum.at(label_of, group_of, t)
     mixed = np.bincount(group_of, weights=t) % np.bincount(group_of) != 0
     if mixed.any():
-        raise ValueError(f"group {str(names[np.flatnonzero(mixed)[0]])!r} has images of both classes")
+        first = str(names[np.flatnonzero(mixed)[0]])
+        raise ValueError(f"group {first!r} has images of both classes")
     if not 2 <= k <= np.bincount(label_of).min():
         raise ValueError(f"k must be in 2..{np.bincount(label_of).min()} (patients of the smaller "
                          f"class), got {k}")
