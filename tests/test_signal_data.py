@@ -112,3 +112,25 @@ def test_image_statistics_see_colour_and_sharpness():
     assert stats.loc[0, "sharp"] > 0.1 and stats.loc[1, "sharp"] < 1e-6
     assert stats.loc[1, "mR"] == pytest.approx(130 / 255, abs=1e-6)
     assert stats.loc[1, "fov"] == 1.0
+
+
+def test_label_sensitivity_sets_each_doubtful_group_aside(tmp_path):
+    _labels(tmp_path, "imageID,binaryLabels",
+            [f"image_{i}.jpg,{int(i >= 6)}" for i in range(10)], G1020.labels_file)
+    notes = ["glaucoma ruled out"] * 4 + ["glaucoma ruled out despite cupped disc"] * 2 + [
+        "glaucoma named"] * 4
+    detailed = ["0a", "0c", "0a", "0b", "0a", "0a", "1a", "1a", "1a", "1a"]
+    rows = [f"image_{i}.jpg,p{i // 2},Left,{d},{int(i >= 6)},{n}"
+            for i, (d, n) in enumerate(zip(detailed, notes, strict=True))]
+    _labels(tmp_path, "imageID,patientID,eye,detailedLabels,binaryLabels,diagnosis_note", rows,
+            G1020.patients_file)
+    from glaucoma_lib.study.clinical import label_sensitivity
+    ids = [f"image_{i}.jpg" for i in range(10)]
+    t = np.array([int(i >= 6) for i in range(10)])
+    table = label_sensitivity(tmp_path, ids, t, None, {"m": np.arange(10.0)}).set_index(
+        "set aside")
+    assert table.loc["none", "images left"] == 10
+    assert table.loc["glaucoma suspects (detailed label 0c)", "images left"] == 9
+    assert table.loc["former glaucoma (detailed label 0b)", "images left"] == 9
+    assert table.loc["glaucoma ruled out despite a cupped disc", "images left"] == 8
+    assert table.loc["all three", "images left"] == 6
