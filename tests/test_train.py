@@ -10,9 +10,18 @@ import time
 import numpy as np
 import pytest
 
-from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
-from glaucoma_lib.nn.network import NetworkConfig, WeightsError, build_network
-from glaucoma_lib.nn.train import MAX_STATE_BYTES, STATE_KEY, History, Trainer, evaluate_epochs
+from glaucoma_lib.metrics import roc_auc
+from glaucoma_lib.nn.checkpoint import STATE_KEY
+from glaucoma_lib.nn.history import History
+from glaucoma_lib.nn.network import NetworkConfig, build_network
+from glaucoma_lib.nn.train import Trainer, evaluate_epochs
+from glaucoma_lib.nn.weight_files import (
+    WeightsError,
+    json_entry,
+    parse_json_entry,
+    read_npz,
+    save_npz,
+)
 
 CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
 
@@ -30,7 +39,8 @@ def make_trainer(tmp_path=None, seed=0, **kw):
     x, t = toy_data()
     net = build_network(NetworkConfig(**CONFIG, seed=seed))
     kw = {"epochs": 3, "mini_batch_size": 8, "optimizer": "Adam",
-          "optimizer_param": {"lr": 0.01}, "verbose": False, "seed": seed, **kw}
+          "optimizer_param": {"lr": 0.01}, "verbose": False, "seed": seed, "scorer": roc_auc,
+          **kw}
     return Trainer(net, x[:30], t[:30], x_test=x[30:], t_test=t[30:],
                    x_val=x[24:30], t_val=t[24:30], **kw)
 
@@ -186,7 +196,7 @@ def tampered(tmp_path, name, arrays=None, state=None):
         make_trainer(epochs=1, checkpoint_path=source).train()
     stored = read_npz(source)
     stored.update(arrays or {})
-    current = read_json_entry(source, STATE_KEY, max_bytes=MAX_STATE_BYTES)
+    current = parse_json_entry(source, STATE_KEY, stored[STATE_KEY])
     stored[STATE_KEY] = (json_entry({**current, **state}) if isinstance(state, dict)
                          else state if state is not None else stored[STATE_KEY])
     return save_npz(tmp_path / name, stored)
@@ -199,7 +209,7 @@ def bad_checkpoints(tmp_path):
     return [
         (tampered(tmp_path, "nan.npz", {"net/W1": w1}), "net/W1 holds NaN"),
         (tampered(tmp_path, "shape.npz", {"optim/m/W1": np.zeros(3, np.float32)}), "mis-shapes"),
-        (tampered(tmp_path, "extra.npz", {"optim/zz/W1": w1 * 0}), "not state of this"),
+        (tampered(tmp_path, "extra.npz", {"optim/zz/W1": w1 * 0}), "unexpected entries"),
         (tampered(tmp_path, "order.npz", {"order": np.zeros_like(order)}), "not a permutation"),
         (tampered(tmp_path, "short.npz", {"order": order[:-1]}), "order must be 30"),
         (tampered(tmp_path, "pos.npz", state={"position": 99}), "position must be"),
@@ -234,13 +244,15 @@ def test_scoring_kept_epoch_weights_afterwards_gives_the_same_history(sample_num
     later = Trainer(build_network(NetworkConfig(**CONFIG, seed=0)), x[:30], t[:30], x_val=x[24:30],
                     t_val=t[24:30], epochs=3, mini_batch_size=8, optimizer="Adam",
                     optimizer_param={"lr": 0.01}, verbose=False, seed=0, score_train=False,
-                    evaluate_sample_num_per_epoch=sample_num, keep_epoch_weights=True)
+                    evaluate_sample_num_per_epoch=sample_num, keep_epoch_weights=True,
+                    scorer=roc_auc)
     history = later.train()
     assert history.train_acc == [None] * 3 and len(later.epoch_weights) == 3
     assert same_weights(later.network, during.network)
     other = build_network(NetworkConfig(**CONFIG, seed=1))  # its own weights are overwritten
     for name, (xs, ts) in {"train": (x[:30], t[:30]), "test": (x[30:], t[30:])}.items():
-        history.set_scores(name, evaluate_epochs(other, later.epoch_weights, xs, ts, sample_num))
+        history.set_scores(name, evaluate_epochs(other, later.epoch_weights, xs, ts, sample_num,
+                                                 roc_auc))
     assert history.to_frame().equals(during.history.to_frame().assign(
         epoch_seconds=history.to_frame()["epoch_seconds"]))
     assert history.test_loss == during.history.test_loss and history.val_loss[0] is not None

@@ -13,7 +13,6 @@ from conftest import TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
 from glaucoma_lib.models.disc_model import DiscCnnModel, TextureModel
 from glaucoma_lib.models.features import FEATURE_NAMES
 from glaucoma_lib.models.kinds import load_model
@@ -26,6 +25,7 @@ from glaucoma_lib.nn.network import (
     build_network,
     load_network,
 )
+from glaucoma_lib.nn.weight_files import json_entry, read_json_entry, read_npz, save_npz
 
 SMALL = NetworkConfig(input_dim=(3, 16, 16), channels=(4, 4, 4, 4, 4, 4), hidden_size=8, seed=3)
 
