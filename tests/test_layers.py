@@ -342,3 +342,40 @@ def test_column_sums_are_the_sums_over_rows(dtype):
     np.testing.assert_allclose(sums, a.astype(np.float64).sum(axis=0),
                                rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3)
     assert column_sums(a[:0]).tolist() == [0.0] * 16
+
+
+def batchnorm_case(c=4):
+    rng = np.random.default_rng(5)
+    layer = BatchNormalization(rng.standard_normal(c), rng.standard_normal(c),
+                               rng.standard_normal(c), rng.random(c) + 0.5)
+    return layer, rng.standard_normal((3, 5, 6, c)) * 2 + 1
+
+
+def test_batchnorm_running_statistics_follow_the_momentum_rule():
+    """running = momentum * old + (1 - momentum) * batch statistic, with the biased batch
+    variance (divided by the row count), per channel over every other axis."""
+    layer, x = batchnorm_case()
+    old_mean, old_var = layer.running_mean.copy(), layer.running_var.copy()
+    layer.forward(x, True)
+    axes = (0, 1, 2)
+    np.testing.assert_allclose(layer.running_mean, 0.9 * old_mean + 0.1 * x.mean(axis=axes),
+                               rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var, 0.9 * old_var + 0.1 * x.var(axis=axes, ddof=0),
+                               rtol=1e-12)
+
+
+def test_batchnorm_test_mode_is_the_formula_with_running_statistics():
+    layer, x = batchnorm_case()
+    expected = (layer.gamma * (x - layer.running_mean) / np.sqrt(layer.running_var + layer.eps)
+                + layer.beta)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm_test_mode_approaches_training_mode_on_a_repeated_batch():
+    layer, x = batchnorm_case()
+    train_out = layer.forward(x, True)
+    gap = np.abs(layer.forward(x) - train_out).max()
+    for _ in range(300):  # 0.9 ** 300: the running statistics are the batch's
+        layer.forward(x, True)
+    assert gap > 0.1
+    np.testing.assert_allclose(layer.forward(x), train_out, atol=1e-6)

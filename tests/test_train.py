@@ -6,11 +6,13 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 
 import numpy as np
 import pytest
 
 from glaucoma_lib.metrics import roc_auc
+from glaucoma_lib.nn import checkpoint, weight_files
 from glaucoma_lib.nn.checkpoint import STATE_KEY
 from glaucoma_lib.nn.history import History
 from glaucoma_lib.nn.network import NetworkConfig, build_network
@@ -257,3 +259,77 @@ def test_scoring_kept_epoch_weights_afterwards_gives_the_same_history(sample_num
         epoch_seconds=history.to_frame()["epoch_seconds"]))
     assert history.test_loss == during.history.test_loss and history.val_loss[0] is not None
     assert history.train_loss == during.history.train_loss
+
+
+def test_select_best_restores_an_early_best_epoch():
+    """Validation losses 0.5, 0.3, 0.9, 0.8 (scripted): the network ends with epoch 2's weights,
+    a copy taken then, not the arrays that kept training."""
+    trainer = make_trainer(epochs=4, select_best_by="val_loss", keep_epoch_weights=True)
+    scripted = iter([0.5, 0.3, 0.9, 0.8])
+    scored = trainer.evaluate
+
+    def evaluate(x, t):
+        acc, auc, loss = scored(x, t)
+        return (acc, auc, next(scripted)) if x is trainer.sets["val"][0] else (acc, auc, loss)
+
+    trainer.evaluate = evaluate
+    history = trainer.train()
+    assert history.val_loss == [0.5, 0.3, 0.9, 0.8] and history.best_epoch == 2
+    final, (_, second, _, last) = trainer.network.state_arrays(), trainer.epoch_weights
+    assert all(np.array_equal(final[k], second[k]) for k in final)
+    assert not all(np.array_equal(final[k], last[k]) for k in final)
+
+
+def write_member(zf, name, header, data_bytes):
+    """One .npy member: a header, then `data_bytes` zero bytes streamed (never held)."""
+    with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        chunk = bytes(2**20)
+        for start in range(0, data_bytes, len(chunk)):
+            fh.write(chunk[: data_bytes - start])
+
+
+def test_checkpoint_bomb_is_refused_from_the_zip_directory(tmp_path, monkeypatch):
+    """A small file whose members unpack far beyond what this network's shapes allow is refused
+    before any member is read, with the entry named (not "no __state__ entry")."""
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        write_member(zf, "net/W1", {"descr": "<f4", "fortran_order": False,
+                                    "shape": (2**20,)}, 4 * 2**20)
+    assert bomb.stat().st_size < 100_000
+    read = []
+    monkeypatch.setattr(weight_files, "_read_member", lambda *a, **k: read.append(a))
+    trainer = make_trainer(checkpoint_path=bomb, resume=True)
+    with pytest.raises(WeightsError, match=r"bomb.npz: entry 'net/W1' unpacks to 4,194,432 "):
+        trainer.train()
+    assert read == []
+
+
+@pytest.mark.parametrize(("state", "problem"), [
+    (b"[" * 200 + b"]" * 200, "nests 200 deep, above the limit of 32"),
+    (b"[0]", "__state__ must be a JSON object"),
+    (b'{"a": "' + b"[" * 300 + b'\\" ["}', "missing field 'config'"),  # brackets in a string
+])
+def test_checkpoint_state_json_is_bounded_and_named(tmp_path, state, problem):
+    path = tampered(tmp_path, "state.npz", state=np.frombuffer(state, np.uint8))
+    with pytest.raises(WeightsError, match=problem):
+        make_trainer(checkpoint_path=path, resume=True).train()
+
+
+def test_checkpoint_state_larger_than_the_run_can_write_is_refused(tmp_path):
+    source = tampered(tmp_path, "copy.npz")
+    padded = json_entry(parse_json_entry(source, STATE_KEY, read_npz(source)[STATE_KEY]))
+    spaces = checkpoint.state_budget(make_trainer()) + 2 * weight_files.NPY_HEADER_BYTES
+    padded = np.concatenate([padded, np.full(spaces, 32, np.uint8)])  # still valid JSON
+    path = tampered(tmp_path, "padded.npz", state=padded)
+    with pytest.raises(WeightsError, match=r"padded.npz: entry '__state__' unpacks to"):
+        make_trainer(checkpoint_path=path, resume=True).train()
+    make_trainer(checkpoint_path=source, resume=True).train()  # the unpadded one loads
+
+
+def test_checkpoint_without_state_says_so(tmp_path):
+    arrays = read_npz(tampered(tmp_path, "copy.npz"))
+    del arrays[STATE_KEY]
+    path = save_npz(tmp_path / "nostate.npz", arrays)
+    with pytest.raises(WeightsError, match="not a training checkpoint .no __state__ entry"):
+        make_trainer(checkpoint_path=path, resume=True).train()

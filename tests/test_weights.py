@@ -277,3 +277,11 @@ def test_parameter_count_is_limited_from_the_shapes_alone():
     with pytest.raises(ValueError, match="parameters, above the limit"):
         NetworkConfig(input_dim=(3, 256, 256), channels=(1024,) * 6, pads=(1,) * 6)
     assert SMALL.parameter_count() == sum(v.size for v in build_network(SMALL).params.values())
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "S8", "M8[s]", "V8"])
+def test_entries_of_eight_byte_non_numbers_are_refused(tmp_path, dtype):
+    """Small arrays whose items are 8 bytes: only the dtype-kind check refuses them."""
+    path = save_npz(tmp_path / "odd.npz", {"kernels": np.zeros(3, dtype)})
+    with pytest.raises(WeightsError, match=r"odd.npz: entry 'kernels' has dtype .*not a plain"):
+        read_npz(path)
