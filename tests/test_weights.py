@@ -21,11 +21,16 @@ from glaucoma_lib.nn.network import (
     CONFIG_KEY,
     META_KEY,
     NetworkConfig,
-    WeightsError,
     build_network,
     load_network,
 )
-from glaucoma_lib.nn.weight_files import json_entry, read_json_entry, read_npz, save_npz
+from glaucoma_lib.nn.weight_files import (
+    WeightsError,
+    json_entry,
+    read_json_entry,
+    read_npz,
+    save_npz,
+)
 
 SMALL = NetworkConfig(input_dim=(3, 16, 16), channels=(4, 4, 4, 4, 4, 4), hidden_size=8, seed=3)
 
