@@ -10,8 +10,8 @@ from conftest import fundus
 from PIL import Image
 
 from glaucoma_lib.cli import main as cli
-from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
 from glaucoma_lib.nn.network import CONFIG_KEY, META_KEY
+from glaucoma_lib.nn.weight_files import json_entry, read_json_entry, read_npz, save_npz
 
 
 def test_all_good_exits_zero_and_writes_csv(folder, weights, tmp_path, capsys):  # noqa: F811

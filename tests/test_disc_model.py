@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from conftest import TINY, disc_data
 
-from glaucoma_lib.files import WeightsError, json_entry, save_npz
 from glaucoma_lib.models import disc_fit, disc_model
 from glaucoma_lib.models.disc_fit import fit_model
 from glaucoma_lib.models.disc_model import DiscCnnModel, TextureModel
@@ -18,6 +17,7 @@ from glaucoma_lib.models.features import FEATURE_NAMES, disc_features
 from glaucoma_lib.models.kinds import load_model
 from glaucoma_lib.models.linear import LinearScorer, fit_linear
 from glaucoma_lib.nn.network import build_network
+from glaucoma_lib.nn.weight_files import WeightsError, json_entry, save_npz
 
 G1020 = os.environ.get("GLAUCOMA_DATA")
 FIXTURE = Path(__file__).parent / "data" / "final_g1020_test_predictions.csv"

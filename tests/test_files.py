@@ -2,7 +2,7 @@
 
 import pytest
 
-from glaucoma_lib.files import atomic_write
+from glaucoma_lib.nn.atomic import atomic_write
 
 
 def test_complete_write_replaces_file(tmp_path):

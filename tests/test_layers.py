@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from glaucoma_lib.nn import conv_ops
+from glaucoma_lib.nn.conv_layers import Convolution, MaxPooling
 from glaucoma_lib.nn.conv_ops import (
     ShiftGrid,
     col2im,
@@ -21,10 +22,8 @@ from glaucoma_lib.nn.gradcheck import numerical_gradient, relative_error
 from glaucoma_lib.nn.layers import (
     Affine,
     BatchNormalization,
-    Convolution,
     Dropout,
     Flatten,
-    MaxPooling,
     Relu,
     SoftmaxWithLoss,
 )
@@ -33,8 +32,9 @@ TOL = 1e-6
 
 
 def check_layer(layer, x, params=(), forward=None):
-    """Compare backward() with numerical gradients of sum(forward(x) * dout)."""
-    forward = forward or layer.forward
+    """Compare backward() with numerical gradients of sum(forward(x) * dout), the forward
+    training (train_flg=True) unless told."""
+    forward = forward or (lambda v: layer.forward(v, True))
     rng = np.random.default_rng(1)
     dout = rng.standard_normal(forward(x).shape)
 
@@ -98,9 +98,9 @@ def test_shift_convolution_equals_im2col_and_naive(x_shape, w_shape, pad):
         w_shape[0])
     shift, col = Convolution(W, b, 1, pad), Convolution(W, b, 1, pad)
     shift.method, col.method = "shift", "im2col"
-    out = shift.forward(x)
+    out = shift.forward(x, True)
     np.testing.assert_allclose(out, naive_convolution(x, W, b, pad), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(out, col.forward(x), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out, col.forward(x, True), rtol=1e-10, atol=1e-10)
     dout = rng.standard_normal(out.shape)
     np.testing.assert_allclose(shift.backward(dout), col.backward(dout), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(shift.dW, col.dW, rtol=1e-10, atol=1e-10)
@@ -128,9 +128,9 @@ def test_shift_convolution_float32_matches_float64_and_skips_input_grad():
     exact = Convolution(W, b, 1, 1)
     fast = Convolution(W.astype(np.float32), b.astype(np.float32), 1, 1)
     fast.input_grad = False
-    out = fast.forward(x.astype(np.float32))
+    out = fast.forward(x.astype(np.float32), True)
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out, exact.forward(x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out, exact.forward(x, True), rtol=1e-4, atol=1e-4)
     dout = rng.standard_normal(out.shape)
     assert fast.backward(dout.astype(np.float32)) is None
     exact.backward(dout)
@@ -171,7 +171,7 @@ def test_float32_stays_float32():
     x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
     W, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
     layer = Convolution(W, b, 1, 1)
-    out = layer.forward(x)
+    out = layer.forward(x, True)
     assert out.dtype == np.float32 and layer.backward(out).dtype == np.float32
     assert MaxPooling().forward(out).dtype == np.float32
 
@@ -198,7 +198,7 @@ def test_max_pooling_keeps_masks_not_the_input():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 9, 8, 3)).round(1)  # rounding makes ties inside windows
     layer = MaxPooling()
-    out = layer.forward(x)
+    out = layer.forward(x, True)
     assert layer.x is None and all(m.dtype == bool for m in layer.winners)
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout)
@@ -212,7 +212,7 @@ def test_max_pooling_keeps_masks_not_the_input():
 
 def test_max_pooling_ties_route_gradient_once():
     layer = MaxPooling()
-    layer.forward(np.ones((1, 2, 2, 1)))
+    layer.forward(np.ones((1, 2, 2, 1)), True)
     assert layer.backward(np.ones((1, 1, 1, 1))).sum() == 1
 
 
@@ -226,9 +226,9 @@ def test_relu_and_pooling_in_chunks_over_threads_equal_whole_batch_results(monke
     dout = rng.standard_normal((7, 4, 3, 3)).astype(np.float32)
     with threadpool_limits(limits=threads, user_api="blas"):
         relu, pool = Relu(), MaxPooling()
-        np.testing.assert_array_equal(relu.forward(x), np.maximum(x, 0))
+        np.testing.assert_array_equal(relu.forward(x, True), np.maximum(x, 0))
         np.testing.assert_array_equal(relu.backward(x), x * (x > 0))
-        out = pool.forward(x)
+        out = pool.forward(x, True)
         dx = pool.backward(dout)
     windows = x[:, :8, :6].reshape(7, 4, 2, 3, 2, 3).transpose(0, 1, 3, 5, 2, 4).reshape(
         7, 4, 3, 3, 4)
@@ -245,21 +245,21 @@ def test_relu_and_pooling_in_chunks_over_threads_equal_whole_batch_results(monke
 @pytest.mark.parametrize("pool_args", [(2, 2, 2), (3, 3, 2)])
 def test_relu_and_pooling_without_caches_give_the_same_outputs_and_keep_nothing(
         monkeypatch, threads, pool_args):
-    """keep_cache=False (inference) skips the masks, in chunks over threads; outputs equal."""
+    """Inference (train_flg=False) skips the masks, in chunks over threads; outputs equal."""
     monkeypatch.setattr(conv_ops, "ELEMENTWISE_BYTES", 1)
     x = np.random.default_rng(0).standard_normal((5, 9, 7, 3)).round(1).astype(np.float32)
     with threadpool_limits(limits=threads, user_api="blas"):
         for layer in (Relu(), MaxPooling(*pool_args)):
-            kept = layer.forward(x)
+            kept = layer.forward(x, True)
             fresh = type(layer)() if isinstance(layer, Relu) else MaxPooling(*pool_args)
-            np.testing.assert_array_equal(fresh.forward(x, keep_cache=False), kept)
+            np.testing.assert_array_equal(fresh.forward(x), kept)
             assert all(getattr(fresh, name) is None for name in fresh.cache)
 
 
 def test_relu_and_pooling_take_an_empty_batch():
     x = np.zeros((0, 4, 4, 2), np.float32)
     for layer, out_shape in ((Relu(), (0, 4, 4, 2)), (MaxPooling(), (0, 2, 2, 2))):
-        out = layer.forward(x)
+        out = layer.forward(x, True)
         assert out.shape == out_shape
         assert layer.backward(out).shape == x.shape
 
@@ -301,7 +301,8 @@ def test_batchnorm(shape, train_flg):
         xn = (out - layer.beta) / layer.gamma
         np.testing.assert_allclose(xn.mean(axis=axes), 0, atol=1e-12)
     saved = layer.running_mean.copy(), layer.running_var.copy()
-    check_layer(layer, x, ("gamma", "beta"), forward=lambda v: layer.forward(v, train_flg))
+    layer.frozen = not train_flg  # test mode with caches: the running statistics' gradient
+    check_layer(layer, x, ("gamma", "beta"))
     if not train_flg:
         np.testing.assert_array_equal(layer.running_mean, saved[0])
 
@@ -341,3 +342,40 @@ def test_column_sums_are_the_sums_over_rows(dtype):
     np.testing.assert_allclose(sums, a.astype(np.float64).sum(axis=0),
                                rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3)
     assert column_sums(a[:0]).tolist() == [0.0] * 16
+
+
+def batchnorm_case(c=4):
+    rng = np.random.default_rng(5)
+    layer = BatchNormalization(rng.standard_normal(c), rng.standard_normal(c),
+                               rng.standard_normal(c), rng.random(c) + 0.5)
+    return layer, rng.standard_normal((3, 5, 6, c)) * 2 + 1
+
+
+def test_batchnorm_running_statistics_follow_the_momentum_rule():
+    """running = momentum * old + (1 - momentum) * batch statistic, with the biased batch
+    variance (divided by the row count), per channel over every other axis."""
+    layer, x = batchnorm_case()
+    old_mean, old_var = layer.running_mean.copy(), layer.running_var.copy()
+    layer.forward(x, True)
+    axes = (0, 1, 2)
+    np.testing.assert_allclose(layer.running_mean, 0.9 * old_mean + 0.1 * x.mean(axis=axes),
+                               rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var, 0.9 * old_var + 0.1 * x.var(axis=axes, ddof=0),
+                               rtol=1e-12)
+
+
+def test_batchnorm_test_mode_is_the_formula_with_running_statistics():
+    layer, x = batchnorm_case()
+    expected = (layer.gamma * (x - layer.running_mean) / np.sqrt(layer.running_var + layer.eps)
+                + layer.beta)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm_test_mode_approaches_training_mode_on_a_repeated_batch():
+    layer, x = batchnorm_case()
+    train_out = layer.forward(x, True)
+    gap = np.abs(layer.forward(x) - train_out).max()
+    for _ in range(300):  # 0.9 ** 300: the running statistics are the batch's
+        layer.forward(x, True)
+    assert gap > 0.1
+    np.testing.assert_allclose(layer.forward(x), train_out, atol=1e-6)

@@ -89,8 +89,9 @@ def test_no_activations_outlive_a_training_step_or_a_test_mode_predict():
     assert all(np.abs(g).max() > 0 for k, g in grads.items() if not k.startswith("b"))
     logits = net.predict(x)
     assert held_arrays(net) == []
-    np.testing.assert_array_equal(logits, net._forward(x, train_flg=False))  # same numbers
-    assert held_arrays(net) != []  # _forward keeps caches unless told, as backward needs them
+    with net.frozen():  # caches for backward, the numbers of test mode
+        np.testing.assert_array_equal(logits, net._forward(x, train_flg=True))
+    assert held_arrays(net) != []
     net.input_gradient(x)
     net.feature_map_and_gradient(x, layer=2)
     net.summary()

@@ -133,8 +133,8 @@ def test_two_quick_builds_give_identical_metrics(tmp_path):
 
 
 def _saved_run(tmp_path, name, test_labels, true_labels, evaluated, spec):
+    from glaucoma_lib.nn.history import History
     from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
-    from glaucoma_lib.nn.train import History
 
     history = History(train_loss=[0.7, 0.6, 0.65, 0.5], epoch_loss=[0.65, 0.575],
                       train_acc=[0.7, 0.8], test_acc=[0.6, 0.7], iter_per_epoch=2)

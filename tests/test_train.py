@@ -6,13 +6,24 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 
 import numpy as np
 import pytest
 
-from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
-from glaucoma_lib.nn.network import NetworkConfig, WeightsError, build_network
-from glaucoma_lib.nn.train import MAX_STATE_BYTES, STATE_KEY, History, Trainer, evaluate_epochs
+from glaucoma_lib.metrics import roc_auc
+from glaucoma_lib.nn import checkpoint, weight_files
+from glaucoma_lib.nn.checkpoint import STATE_KEY
+from glaucoma_lib.nn.history import History
+from glaucoma_lib.nn.network import NetworkConfig, build_network
+from glaucoma_lib.nn.train import Trainer, evaluate_epochs
+from glaucoma_lib.nn.weight_files import (
+    WeightsError,
+    json_entry,
+    parse_json_entry,
+    read_npz,
+    save_npz,
+)
 
 CONFIG = {"input_dim": (3, 12, 12), "channels": (4, 4, 4, 4, 4, 4), "hidden_size": 8}
 
@@ -30,7 +41,8 @@ def make_trainer(tmp_path=None, seed=0, **kw):
     x, t = toy_data()
     net = build_network(NetworkConfig(**CONFIG, seed=seed))
     kw = {"epochs": 3, "mini_batch_size": 8, "optimizer": "Adam",
-          "optimizer_param": {"lr": 0.01}, "verbose": False, "seed": seed, **kw}
+          "optimizer_param": {"lr": 0.01}, "verbose": False, "seed": seed, "scorer": roc_auc,
+          **kw}
     return Trainer(net, x[:30], t[:30], x_test=x[30:], t_test=t[30:],
                    x_val=x[24:30], t_val=t[24:30], **kw)
 
@@ -186,7 +198,7 @@ def tampered(tmp_path, name, arrays=None, state=None):
         make_trainer(epochs=1, checkpoint_path=source).train()
     stored = read_npz(source)
     stored.update(arrays or {})
-    current = read_json_entry(source, STATE_KEY, max_bytes=MAX_STATE_BYTES)
+    current = parse_json_entry(source, STATE_KEY, stored[STATE_KEY])
     stored[STATE_KEY] = (json_entry({**current, **state}) if isinstance(state, dict)
                          else state if state is not None else stored[STATE_KEY])
     return save_npz(tmp_path / name, stored)
@@ -199,7 +211,7 @@ def bad_checkpoints(tmp_path):
     return [
         (tampered(tmp_path, "nan.npz", {"net/W1": w1}), "net/W1 holds NaN"),
         (tampered(tmp_path, "shape.npz", {"optim/m/W1": np.zeros(3, np.float32)}), "mis-shapes"),
-        (tampered(tmp_path, "extra.npz", {"optim/zz/W1": w1 * 0}), "not state of this"),
+        (tampered(tmp_path, "extra.npz", {"optim/zz/W1": w1 * 0}), "unexpected entries"),
         (tampered(tmp_path, "order.npz", {"order": np.zeros_like(order)}), "not a permutation"),
         (tampered(tmp_path, "short.npz", {"order": order[:-1]}), "order must be 30"),
         (tampered(tmp_path, "pos.npz", state={"position": 99}), "position must be"),
@@ -234,14 +246,90 @@ def test_scoring_kept_epoch_weights_afterwards_gives_the_same_history(sample_num
     later = Trainer(build_network(NetworkConfig(**CONFIG, seed=0)), x[:30], t[:30], x_val=x[24:30],
                     t_val=t[24:30], epochs=3, mini_batch_size=8, optimizer="Adam",
                     optimizer_param={"lr": 0.01}, verbose=False, seed=0, score_train=False,
-                    evaluate_sample_num_per_epoch=sample_num, keep_epoch_weights=True)
+                    evaluate_sample_num_per_epoch=sample_num, keep_epoch_weights=True,
+                    scorer=roc_auc)
     history = later.train()
     assert history.train_acc == [None] * 3 and len(later.epoch_weights) == 3
     assert same_weights(later.network, during.network)
     other = build_network(NetworkConfig(**CONFIG, seed=1))  # its own weights are overwritten
     for name, (xs, ts) in {"train": (x[:30], t[:30]), "test": (x[30:], t[30:])}.items():
-        history.set_scores(name, evaluate_epochs(other, later.epoch_weights, xs, ts, sample_num))
+        history.set_scores(name, evaluate_epochs(other, later.epoch_weights, xs, ts, sample_num,
+                                                 roc_auc))
     assert history.to_frame().equals(during.history.to_frame().assign(
         epoch_seconds=history.to_frame()["epoch_seconds"]))
     assert history.test_loss == during.history.test_loss and history.val_loss[0] is not None
     assert history.train_loss == during.history.train_loss
+
+
+def test_select_best_restores_an_early_best_epoch():
+    """Validation losses 0.5, 0.3, 0.9, 0.8 (scripted): the network ends with epoch 2's weights,
+    a copy taken then, not the arrays that kept training."""
+    trainer = make_trainer(epochs=4, select_best_by="val_loss", keep_epoch_weights=True)
+    scripted = iter([0.5, 0.3, 0.9, 0.8])
+    scored = trainer.evaluate
+
+    def evaluate(x, t):
+        acc, auc, loss = scored(x, t)
+        return (acc, auc, next(scripted)) if x is trainer.sets["val"][0] else (acc, auc, loss)
+
+    trainer.evaluate = evaluate
+    history = trainer.train()
+    assert history.val_loss == [0.5, 0.3, 0.9, 0.8] and history.best_epoch == 2
+    final, (_, second, _, last) = trainer.network.state_arrays(), trainer.epoch_weights
+    assert all(np.array_equal(final[k], second[k]) for k in final)
+    assert not all(np.array_equal(final[k], last[k]) for k in final)
+
+
+def write_member(zf, name, header, data_bytes):
+    """One .npy member: a header, then `data_bytes` zero bytes streamed (never held)."""
+    with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        chunk = bytes(2**20)
+        for start in range(0, data_bytes, len(chunk)):
+            fh.write(chunk[: data_bytes - start])
+
+
+def test_checkpoint_bomb_is_refused_from_the_zip_directory(tmp_path, monkeypatch):
+    """A small file whose members unpack far beyond what this network's shapes allow is refused
+    before any member is read, with the entry named (not "no __state__ entry")."""
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        write_member(zf, "net/W1", {"descr": "<f4", "fortran_order": False,
+                                    "shape": (2**20,)}, 4 * 2**20)
+    assert bomb.stat().st_size < 100_000
+    read = []
+    monkeypatch.setattr(weight_files, "_read_member", lambda *a, **k: read.append(a))
+    trainer = make_trainer(checkpoint_path=bomb, resume=True)
+    with pytest.raises(WeightsError, match=r"bomb.npz: entry 'net/W1' unpacks to 4,194,432 "):
+        trainer.train()
+    assert read == []
+
+
+@pytest.mark.parametrize(("state", "problem"), [
+    (b"[" * 200 + b"]" * 200, "nests 200 deep, above the limit of 32"),
+    (b"[0]", "__state__ must be a JSON object"),
+    (b'{"a": "' + b"[" * 300 + b'\\" ["}', "missing field 'config'"),  # brackets in a string
+])
+def test_checkpoint_state_json_is_bounded_and_named(tmp_path, state, problem):
+    path = tampered(tmp_path, "state.npz", state=np.frombuffer(state, np.uint8))
+    with pytest.raises(WeightsError, match=problem):
+        make_trainer(checkpoint_path=path, resume=True).train()
+
+
+def test_checkpoint_state_larger_than_the_run_can_write_is_refused(tmp_path):
+    source = tampered(tmp_path, "copy.npz")
+    padded = json_entry(parse_json_entry(source, STATE_KEY, read_npz(source)[STATE_KEY]))
+    spaces = checkpoint.state_budget(make_trainer()) + 2 * weight_files.NPY_HEADER_BYTES
+    padded = np.concatenate([padded, np.full(spaces, 32, np.uint8)])  # still valid JSON
+    path = tampered(tmp_path, "padded.npz", state=padded)
+    with pytest.raises(WeightsError, match=r"padded.npz: entry '__state__' unpacks to"):
+        make_trainer(checkpoint_path=path, resume=True).train()
+    make_trainer(checkpoint_path=source, resume=True).train()  # the unpadded one loads
+
+
+def test_checkpoint_without_state_says_so(tmp_path):
+    arrays = read_npz(tampered(tmp_path, "copy.npz"))
+    del arrays[STATE_KEY]
+    path = save_npz(tmp_path / "nostate.npz", arrays)
+    with pytest.raises(WeightsError, match="not a training checkpoint .no __state__ entry"):
+        make_trainer(checkpoint_path=path, resume=True).train()

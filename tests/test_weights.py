@@ -13,7 +13,6 @@ from conftest import TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glaucoma_lib.files import json_entry, read_json_entry, read_npz, save_npz
 from glaucoma_lib.models.disc_model import DiscCnnModel, TextureModel
 from glaucoma_lib.models.features import FEATURE_NAMES
 from glaucoma_lib.models.kinds import load_model
@@ -22,9 +21,15 @@ from glaucoma_lib.nn.network import (
     CONFIG_KEY,
     META_KEY,
     NetworkConfig,
-    WeightsError,
     build_network,
     load_network,
+)
+from glaucoma_lib.nn.weight_files import (
+    WeightsError,
+    json_entry,
+    read_json_entry,
+    read_npz,
+    save_npz,
 )
 
 SMALL = NetworkConfig(input_dim=(3, 16, 16), channels=(4, 4, 4, 4, 4, 4), hidden_size=8, seed=3)
@@ -277,3 +282,11 @@ def test_parameter_count_is_limited_from_the_shapes_alone():
     with pytest.raises(ValueError, match="parameters, above the limit"):
         NetworkConfig(input_dim=(3, 256, 256), channels=(1024,) * 6, pads=(1,) * 6)
     assert SMALL.parameter_count() == sum(v.size for v in build_network(SMALL).params.values())
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "S8", "M8[s]", "V8"])
+def test_entries_of_eight_byte_non_numbers_are_refused(tmp_path, dtype):
+    """Small arrays whose items are 8 bytes: only the dtype-kind check refuses them."""
+    path = save_npz(tmp_path / "odd.npz", {"kernels": np.zeros(3, dtype)})
+    with pytest.raises(WeightsError, match=r"odd.npz: entry 'kernels' has dtype .*not a plain"):
+        read_npz(path)

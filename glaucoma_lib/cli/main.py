@@ -19,8 +19,8 @@ from glaucoma_lib.cli.predict import (
     output_clash,
     predict_stream,
 )
-from glaucoma_lib.files import WeightsError
 from glaucoma_lib.models.kinds import WEIGHTS_PATH, load_model
+from glaucoma_lib.nn.weight_files import WeightsError
 
 LABEL_NAMES = {0: "healthy", 1: "glaucoma"}
 EXIT_IMAGES_FAILED = 1

@@ -14,7 +14,7 @@ import numpy as np
 
 from glaucoma_lib.data.datasets import DataError
 from glaucoma_lib.data.images import PIPELINE
-from glaucoma_lib.files import atomic_write
+from glaucoma_lib.nn.atomic import atomic_write
 from glaucoma_lib.paths import CACHE_DIR
 
 

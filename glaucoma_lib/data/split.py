@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from glaucoma_lib.files import atomic_write
+from glaucoma_lib.nn.atomic import atomic_write
 
 ORIGINAL_N_TOTAL = 1020
 ORIGINAL_N_TEST = 220

@@ -44,7 +44,7 @@ def train_cnn(train: DiscData, val: DiscData | None, config: DiscModelConfig, se
         epochs=config.epochs, mini_batch_size=config.batch_size, optimizer="Adam",
         optimizer_param={"lr": config.lr, "weight_decay": config.weight_decay,
                          "decoupled": True},
-        seed=seed, verbose=verbose,
+        seed=seed, verbose=verbose, scorer=metrics.roc_auc,
         augment=config.augmenter if config.augment else None,
         lr_schedule=CosineSchedule(config.lr, config.epochs),
         select_best_by=None if val is None else "val_auc",

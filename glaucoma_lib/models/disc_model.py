@@ -28,17 +28,6 @@ from glaucoma_lib.models.features import (
     disc_features,
     pooled_responses,
 )
-from glaucoma_lib.files import (
-    json_entry,
-    read_json_entry,
-    read_npz,
-    require_bool,
-    require_dict,
-    require_int,
-    require_number,
-    require_numbers,
-    save_npz,
-)
 from glaucoma_lib.models.linear import LinearScorer
 from glaucoma_lib.nn.network import (
     CONFIG_KEY,
@@ -47,6 +36,14 @@ from glaucoma_lib.nn.network import (
     NetworkConfig,
     load_network,
 )
+from glaucoma_lib.nn.validate import (
+    require_bool,
+    require_dict,
+    require_int,
+    require_number,
+    require_numbers,
+)
+from glaucoma_lib.nn.weight_files import json_entry, read_json_entry, read_npz, save_npz
 
 FORMAT_VERSION = 2
 SCORERS = ("cnn", "texture", "stack")

@@ -15,10 +15,10 @@ import pandas as pd
 from PIL import Image
 
 from glaucoma_lib.models.disc_model import FORMAT_VERSION
-from glaucoma_lib.files import WeightsError
 from glaucoma_lib.data.images import RESIZE_FILTER
 from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig, build_network, load_network
 from glaucoma_lib.nn.train import Trainer
+from glaucoma_lib.nn.weight_files import WeightsError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from glaucoma_lib.models.disc_model import FORMAT_VERSION, DiscCnnModel, TextureModel
-from glaucoma_lib.files import WeightsError, read_json_entry
+from glaucoma_lib.nn.weight_files import WeightsError, read_json_entry
 from glaucoma_lib.models.image_model import ImageCnnModel
 from glaucoma_lib.nn.network import META_KEY
 from glaucoma_lib.paths import WEIGHTS_DIR

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_info
 
-from glaucoma_lib.nn.layers import BatchNormalization, Dropout
 from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig, build_network
 from glaucoma_lib.nn.optim import Adam
 
@@ -61,9 +60,7 @@ def layer_times(
         h = np.asarray(x, net.dtype)
         for slot in net.slots:
             layer, start = slot.layer, time.perf_counter()
-            h = layer.forward(h, True) if isinstance(layer, Dropout | BatchNormalization) else (
-                layer.forward(h)
-            )
+            h = layer.forward(h, True)
             forward[slot.name] = min(forward[slot.name], time.perf_counter() - start)
         net.last_layer.forward(h, t)
         dout = net.last_layer.backward(1.0)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,28 +19,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glaucoma_lib.files import (
-    WeightsError,
-    json_entry,
-    read_json_entry,
-    read_npz,
-    require_bool,
-    require_int,
-    require_number,
-    save_npz,
-)
+from glaucoma_lib.nn.conv_layers import Convolution, MaxPooling
+from glaucoma_lib.nn.conv_ops import conv_output_size
 from glaucoma_lib.nn.layers import (
     Affine,
     BatchNormalization,
     ChannelsLast,
-    Convolution,
     Dropout,
     Flatten,
-    MaxPooling,
     Relu,
     SoftmaxWithLoss,
     clear_caches,
-    conv_output_size,
+)
+from glaucoma_lib.nn.validate import require_bool, require_int, require_number
+from glaucoma_lib.nn.weight_files import (
+    WeightsError,
+    json_entry,
+    read_json_entry,
+    read_npz,
+    save_npz,
 )
 
 CONFIG_KEY = "__config__"
@@ -153,6 +152,7 @@ class DeepConvNet:
         self.params: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}  # BatchNorm running statistics (not trained)
         self.slots: list[_Slot] = [_Slot("ChannelsLast", ChannelsLast())]
+        self.mode_layers: list[Dropout | BatchNormalization] = []  # what frozen() switches
 
         c, h, w = cfg.input_dim
         k = cfg.kernel_size
@@ -179,13 +179,13 @@ class DeepConvNet:
         self._maybe_batchnorm(hidden, cfg.hidden_size)
         self.slots.append(_Slot(f"Relu{hidden}", Relu()))
         if cfg.dropout_ratio > 0:
-            self.slots.append(_Slot("Dropout1", Dropout(cfg.dropout_ratio, dropout_rng)))
+            self._add_dropout("Dropout1")
         self._add_param(f"W{out}", (cfg.hidden_size, cfg.output_size), cfg.hidden_size, init_rng)
         self.slots.append(
             _Slot(f"Affine{out}", Affine(None, None), {"W": f"W{out}", "b": f"b{out}"})
         )
         if cfg.final_dropout and cfg.dropout_ratio > 0:
-            self.slots.append(_Slot("Dropout2", Dropout(cfg.dropout_ratio, dropout_rng)))
+            self._add_dropout("Dropout2")
         self.last_layer = SoftmaxWithLoss(cfg.class_weights)
         self.last_loss = float("nan")  # loss of the latest gradient() batch, for the Trainer
         self._bind()
@@ -197,6 +197,11 @@ class DeepConvNet:
         width = shape[0] if len(shape) == 4 else shape[1]  # conv W is (FN, C, KH, KW)
         self.params["b" + name[1:]] = np.zeros(width, self.dtype)
 
+    def _add_dropout(self, name: str):
+        layer = Dropout(self.config.dropout_ratio, self.dropout_rng)
+        self.mode_layers.append(layer)
+        self.slots.append(_Slot(name, layer))
+
     def _maybe_batchnorm(self, index: int, width: int):
         if not self.config.batchnorm:
             return
@@ -207,6 +212,7 @@ class DeepConvNet:
         self.buffers[buffers["running_mean"]] = np.zeros(width, self.dtype)
         self.buffers[buffers["running_var"]] = np.ones(width, self.dtype)
         layer = BatchNormalization(None, None, None, None)
+        self.mode_layers.append(layer)
         self.slots.append(_Slot(f"BatchNorm{index}", layer, names, buffers))
 
     def _bind(self):
@@ -219,23 +225,29 @@ class DeepConvNet:
 
     # ---- forward / backward -------------------------------------------------------------
     def _forward(
-        self, x: np.ndarray, train_flg: bool, start: int = 0, stop: int | None = None,
-        keep_caches: bool = True,
+        self, x: np.ndarray, train_flg: bool, start: int = 0, stop: int | None = None
     ) -> np.ndarray:
-        """keep_caches=False frees each layer's caches as soon as it has run: no backward will
-        follow, so a batch's activations are not all held at once, and ReLU and pooling skip
-        their masks (inference about 7% faster)."""
+        """Slots start..stop. train_flg=True keeps every cache a backward pass needs; in test
+        mode nothing is kept, so a batch's activations are not all held at once, and ReLU and
+        pooling skip their masks (inference about 7% faster)."""
         x = np.asarray(x, dtype=self.dtype)
         for slot in self.slots[start:stop]:
-            if isinstance(slot.layer, Dropout | BatchNormalization):
-                x = slot.layer.forward(x, train_flg)
-            elif isinstance(slot.layer, Relu | MaxPooling):
-                x = slot.layer.forward(x, keep_caches)
-            else:
-                x = slot.layer.forward(x)
-            if not keep_caches:
-                clear_caches(slot.layer)
+            x = slot.layer.forward(x, train_flg)
         return x
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Within it, a training forward (train_flg=True) keeps the caches backward needs but
+        computes the test-time function: Dropout scales instead of dropping (no random draw),
+        BatchNorm uses its running statistics and leaves them alone. Backward then gives the
+        gradients of the network as it predicts (saliency, Grad-CAM)."""
+        for layer in self.mode_layers:
+            layer.frozen = True
+        try:
+            yield
+        finally:
+            for layer in self.mode_layers:
+                layer.frozen = False
 
     def _backward(self, dout: np.ndarray, stop: int = 0) -> np.ndarray | None:
         for slot in reversed(self.slots[stop:]):
@@ -251,7 +263,7 @@ class DeepConvNet:
 
     def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
         """Logits (N, output_size). In test mode nothing is kept for a backward pass."""
-        return self._forward(x, train_flg, keep_caches=train_flg)
+        return self._forward(x, train_flg)
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 100) -> np.ndarray:
         """Softmax probabilities (N, output_size), in batches to bound memory."""
@@ -286,8 +298,10 @@ class DeepConvNet:
         return grads
 
     def _class_backward(self, x: np.ndarray, class_index: int, stop: int) -> tuple:
-        """Forward in test mode, then backprop the summed class logit down to slot `stop`."""
-        logits = self._forward(x, train_flg=False)
+        """Forward as in test mode (frozen), then backprop the summed class logit down to slot
+        `stop`."""
+        with self.frozen():
+            logits = self._forward(x, train_flg=True)
         dout = np.zeros_like(logits)
         dout[:, class_index] = 1
         grad = self._backward(dout, stop)
@@ -316,7 +330,7 @@ class DeepConvNet:
         """(feature map A, d logit[class_index] / d A), both (N, C, H, W), for conv layer `layer`
         (after its ReLU; -1 = last conv), as Grad-CAM needs."""
         index = self.conv_feature_slots()[layer]
-        feature = self._forward(x, train_flg=False, stop=index + 1, keep_caches=False)
+        feature = self._forward(x, train_flg=False, stop=index + 1)
         grad = self._class_backward(x, class_index, index + 1)[1]
         return feature.transpose(0, 3, 1, 2), grad.transpose(0, 3, 1, 2)
 
@@ -326,7 +340,7 @@ class DeepConvNet:
         x = np.zeros((1, *self.config.input_dim), self.dtype)
         rows = []
         for i, slot in enumerate(self.slots):
-            x = self._forward(x, train_flg=False, start=i, stop=i + 1, keep_caches=False)
+            x = self._forward(x, train_flg=False, start=i, stop=i + 1)
             if i == 0:  # the layout change is an implementation detail
                 continue
             shape = (x.shape[3], x.shape[1], x.shape[2]) if x.ndim == 4 else x.shape[1:]

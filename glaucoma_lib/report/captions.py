@@ -18,7 +18,7 @@ import pandas as pd
 from IPython.display import HTML, Image, display
 from PIL import Image as PILImage
 
-from glaucoma_lib.files import atomic_write
+from glaucoma_lib.nn.atomic import atomic_write
 from glaucoma_lib.paths import tables_dir
 from glaucoma_lib.report.plots import figure_path, save_figure
 

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from glaucoma_lib import metrics
-from glaucoma_lib.files import atomic_write
+from glaucoma_lib.nn.atomic import atomic_write
 from glaucoma_lib.paths import figures_dir
 
 SYNTHETIC_BANNER = "SYNTHETIC DATA — "

@@ -33,11 +33,12 @@ print(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(
 
 _TRAIN_ORIGINAL = """
 from glaucoma_lib.data.loading import load_glaucoma
+from glaucoma_lib.metrics import roc_auc
 from glaucoma_lib.nn.network import DeepConvNet
 from glaucoma_lib.nn.train import Trainer
 (x, t), _ = load_glaucoma({data_dir!r}, image_size=64)
 Trainer(DeepConvNet(), x, t, epochs=1, mini_batch_size=50, optimizer="Adam",
-        optimizer_param={{"lr": 0.001}}, verbose=False).train()
+        optimizer_param={{"lr": 0.001}}, verbose=False, scorer=roc_auc).train()
 """
 
 _TRAIN_IMPROVED = """

@@ -24,9 +24,10 @@ from threadpoolctl import threadpool_limits
 
 from glaucoma_lib.data import split
 from glaucoma_lib.data.loading import is_synthetic, load_glaucoma
-from glaucoma_lib.metrics import truncated_batch_accuracy
+from glaucoma_lib.metrics import roc_auc, truncated_batch_accuracy
+from glaucoma_lib.nn.history import History
 from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
-from glaucoma_lib.nn.train import History, Trainer, evaluate_epochs
+from glaucoma_lib.nn.train import Trainer, evaluate_epochs
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.study.records import save_run
 from glaucoma_lib.tasks import default_jobs
@@ -137,7 +138,7 @@ def _train(spec: RunSpec, settings: Settings, data: RunData, network: DeepConvNe
         optimizer="Adam", optimizer_param={"lr": settings.lr},
         evaluate_sample_num_per_epoch=spec.evaluate_sample_num_per_epoch,
         seed=settings.seed, verbose=False, score_train=not score_later,
-        keep_epoch_weights=score_later,
+        keep_epoch_weights=score_later, scorer=roc_auc,
     )
     started = time.perf_counter()
     trainer.train()
@@ -166,9 +167,10 @@ def score_weights(spec: RunSpec, settings: Settings, epoch_weights: list[dict]) 
     with threadpool_limits(limits=1):
         data = load_run_data(spec, settings)
         network, n = _network(settings), spec.evaluate_sample_num_per_epoch
-        return list(zip(evaluate_epochs(network, epoch_weights, data.x_train, data.t_train, n),
-                        evaluate_epochs(network, epoch_weights, data.x_test, data.t_test, n),
-                        strict=True))
+        return list(zip(
+            evaluate_epochs(network, epoch_weights, data.x_train, data.t_train, n, roc_auc),
+            evaluate_epochs(network, epoch_weights, data.x_test, data.t_test, n, roc_auc),
+            strict=True))
 
 
 def _save(run: str, spec: RunSpec, settings: Settings, models_root: str, data: RunData,

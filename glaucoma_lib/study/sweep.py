@@ -20,8 +20,9 @@ import pandas as pd
 
 from glaucoma_lib.data import split
 from glaucoma_lib.data.loading import data_checksum, find_data_dir, is_synthetic
-from glaucoma_lib.files import atomic_write, write_json
+from glaucoma_lib.files import write_json
 from glaucoma_lib.models.disc_model import DiscData, DiscModelConfig, load_disc_data_sets
+from glaucoma_lib.nn.atomic import atomic_write
 from glaucoma_lib.paths import REPORT_DIR
 from glaucoma_lib.study.experiments import cv_fold, cv_table, cv_tasks
 from glaucoma_lib.tasks import SCHEDULER_ENV, run_tasks
