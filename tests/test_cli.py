@@ -15,7 +15,7 @@ from glaucoma_lib.nn.network import CONFIG_KEY, META_KEY
 
 
 def test_all_good_exits_zero_and_writes_csv(folder, weights, tmp_path, capsys):  # noqa: F811
-    out = tmp_path / "o" / "res.csv"
+    out = tmp_path / "res.csv"
     code = cli.main(["predict", str(folder / "a.jpg"), "--weights", str(weights), "--csv",
                      str(out)])
     assert code == 0
@@ -98,7 +98,7 @@ def test_read_only_folder_is_one_line(folder, weights, tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(cli.CsvWriter, "__init__", refuse)  # the tests may run as root
     code, stdout, err = run([folder / "a.jpg", "--weights", weights, "--csv",
-                             tmp_path / "ro" / "res.csv"], capsys)
+                             tmp_path / "res.csv"], capsys)
     assert code == cli.EXIT_OUTPUT and "Permission denied" in err and stdout == ""
 
 
