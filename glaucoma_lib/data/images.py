@@ -24,8 +24,9 @@ DRAFT_FACTOR = 4
 # Checked from the header before decoding; a 512x512 fundus photo is 0.26 megapixels.
 MAX_PIXELS = 50_000_000
 # Formats without a reduced decode (all but JPEG) are decoded at full size: above this many
-# pixels (~100 MB as RGBA) they are refused where a working copy is asked for.
-MAX_FULL_DECODE_PIXELS = 20_000_000
+# pixels (64 MB as RGBA; the conversions make it ~450 MB peak) they are refused where a
+# working copy is asked for.
+MAX_FULL_DECODE_PIXELS = 16_000_000
 # Long side over short side, from the header: fundus photographs are below 2; a 49000x1 frame
 # would need a 49000x49000 square.
 MAX_ASPECT = 10
