@@ -15,7 +15,7 @@ from glaucoma_lib.nn.weight_files import json_entry, read_json_entry, read_npz, 
 
 
 def test_all_good_exits_zero_and_writes_csv(folder, weights, tmp_path, capsys):  # noqa: F811
-    out = tmp_path / "o" / "res.csv"
+    out = tmp_path / "res.csv"
     code = cli.main(["predict", str(folder / "a.jpg"), "--weights", str(weights), "--csv",
                      str(out)])
     assert code == 0
@@ -98,7 +98,7 @@ def test_read_only_folder_is_one_line(folder, weights, tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(cli.CsvWriter, "__init__", refuse)  # the tests may run as root
     code, stdout, err = run([folder / "a.jpg", "--weights", weights, "--csv",
-                             tmp_path / "ro" / "res.csv"], capsys)
+                             tmp_path / "res.csv"], capsys)
     assert code == cli.EXIT_OUTPUT and "Permission denied" in err and stdout == ""
 
 
@@ -175,3 +175,92 @@ def test_empty_folder_gets_a_hint_and_a_fifo_is_not_read(tmp_path, weights, caps
     assert code == cli.EXIT_NO_IMAGES
     code, _, err = run([empty / "a.jpg", "--weights", weights], capsys)
     assert code == cli.EXIT_IMAGES_FAILED and "not a regular file" in err
+
+
+def test_outputs_only_replace_regular_files_that_nothing_else_needs(folder, weights,
+                                                                    tmp_path_factory, capsys):
+    outside = tmp_path_factory.mktemp("outside")
+    photo = outside / "photo.jpg"
+    photo.write_bytes((folder / "a.jpg").read_bytes())
+    (folder / "linked.jpg").symlink_to(photo)
+    kept = outside / "kept.csv"
+    kept.write_text("keep me")
+    (outside / "link.csv").symlink_to(kept)
+    os.mkfifo(outside / "node.csv")  # stands in for /dev/null and other device nodes
+    weights_copy = outside / "w.npz"
+    weights_copy.write_bytes(Path(weights).read_bytes())
+    for out, problem in [(photo, "also an input"), (outside / "link.csv", "symbolic link"),
+                         (outside / "node.csv", "not a regular file"),
+                         (weights_copy, "weight file"), ("", "empty"),
+                         (outside / "new" / "deeper" / "res.csv", "does not exist")]:
+        code, stdout, err = run([folder, "--weights", weights_copy, "--csv", out], capsys)
+        assert code == cli.EXIT_OUTPUT and problem in err and stdout == "", (out, err)
+        assert len(err.splitlines()) == 1
+    assert photo.read_bytes() == (folder / "a.jpg").read_bytes()
+    assert kept.read_text() == "keep me" and (outside / "link.csv").is_symlink()
+    assert (outside / "node.csv").is_fifo() and not (outside / "new").exists()
+    assert weights_copy.read_bytes() == Path(weights).read_bytes()
+
+
+def test_csv_gets_the_mode_open_would_give(folder, weights, tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        code, _, _ = run([folder / "a.jpg", "--weights", weights, "--csv",
+                          tmp_path / "res.csv"], capsys)
+    finally:
+        os.umask(old)
+    assert code == 0 and (tmp_path / "res.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_usage_errors_have_their_own_exit_code(capsys):
+    assert cli.main(["predict"]) == cli.EXIT_USAGE != cli.EXIT_MODEL
+    assert cli.main(["predict", "x.jpg", "--batch-size", "many"]) == cli.EXIT_USAGE
+    assert cli.main(["predict", "--help"]) == 0
+    assert "64" in capsys.readouterr().out
+
+
+def cli_process(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "glaucoma_lib", "predict", *map(str, args)],
+                            **kwargs)
+
+
+def test_full_stdout_or_stderr_still_gives_the_csv_and_no_traceback(folder, weights, tmp_path):
+    for n, streams in enumerate([{"stdout": "full", "stderr": "log"},
+                                 {"stdout": "log", "stderr": "full"}]):
+        out = tmp_path / f"res{n}.csv"
+        log = tmp_path / f"log{n}.txt"
+        with open("/dev/full", "w") as full, open(log, "w") as text:
+            files = {"full": full, "log": text}
+            proc = cli_process([folder / "a.jpg", "--weights", weights, "--csv", out],
+                               **{k: files[v] for k, v in streams.items()})
+            assert proc.wait(timeout=120) == cli.EXIT_STREAM
+        assert len(pd.read_csv(out)) == 1
+        assert "Traceback" not in log.read_text() and "Exception" not in log.read_text()
+
+
+def test_sigterm_sighup_and_an_early_ctrl_c_end_in_one_line(folder, weights, tmp_path):
+    import signal
+
+    for k in range(6):
+        Image.fromarray(fundus(seed=k)).save(folder / f"more_{k}.jpg")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        out = tmp_path / "res.csv"
+        proc = cli_process([folder, "--weights", weights, "--csv", out, "--batch-size", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()  # scoring has begun: the temp CSV exists
+        proc.send_signal(signum)
+        err = proc.communicate(timeout=120)[1].decode()
+        assert proc.returncode == 128 + signum and "Traceback" not in err
+        assert err.strip().endswith("error: interrupted; no CSV written")
+        assert not out.exists() and no_temp_files(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "glaucoma_lib", "predict",
+                             "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = False
+    for line in proc.stderr:  # past the signals module and into numpy: the handler is in place
+        seen = seen or b"glaucoma_lib.cli.signals" in line
+        if seen and b"numpy" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert "Traceback" not in err and proc.returncode in (0, cli.EXIT_INTERRUPTED)
+    assert proc.returncode == 0 or "error: interrupted; no CSV written" in err

@@ -1,6 +1,7 @@
 """predict(): files, folders, arrays, odd sizes, unreadable files, streaming, atomic CSV."""
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,88 @@ def test_real_g1020_images_keep_their_verdict(weights):
     picks = [folder / f"image_{n}.jpg" for n in (0, 1, 3, 5, 2000, 2562)]
     df = predict([p for p in picks if p.is_file()], weights=weights)
     assert len(df) >= 4 and (df["status"] == "ok").all()
+
+
+def test_arithmetic_that_overflows_gives_no_verdict(folder, weights):
+    model = load_model(weights)
+    model.network.params["W1"][...] = 1e38  # finite, so a file check on finiteness passes it
+    results = list(predict_stream([folder / "a.jpg", folder / "sub" / "b.png"], model))
+    assert [r.status for r in results] == [predict_module.NON_FINITE] * 2
+    assert all(np.isnan(r.probability) and r.label == -1 for r in results)
+
+
+def test_only_the_image_that_overflows_loses_its_verdict(weights, monkeypatch):
+    model = load_model(weights)
+    squares = [fundus(), fundus((150, 250), seed=2), fundus(seed=1)]
+    bad = model.inputs(squares, locate_discs(squares))[1].mean()
+    real = model.predict_proba
+
+    def overflow_on_bad(x, locations=None):
+        if np.isclose(x.mean(axis=(1, 2, 3)), bad, rtol=1e-7, atol=0).any():
+            np.float32(3e38) * np.float32(10)  # raises inside predict's errstate
+        return real(x, locations)
+
+    monkeypatch.setattr(model, "predict_proba", overflow_on_bad)
+    results = list(predict_stream(squares, model, batch_size=3))
+    assert [r.status for r in results] == ["ok", predict_module.NON_FINITE, "ok"]
+
+
+def test_folders_of_any_depth_and_unlistable_folders(tmp_path, weights, monkeypatch):
+    deep = bottom = tmp_path / "top"
+    deep.mkdir()
+    for _ in range(1000):  # Path.mkdir(parents=True) itself recurses
+        bottom = bottom / "d"
+        bottom.mkdir()
+    Image.fromarray(fundus()).save(bottom / "deep.jpg")
+    (tmp_path / "top" / "locked").mkdir()
+    real = os.scandir
+
+    def refuse_locked(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(predict_module.os, "scandir", refuse_locked)  # tests may run as root
+    try:
+        df = predict(deep, weights=weights)
+    finally:  # pytest's own clean-up (shutil.rmtree) recurses, so the tree goes here
+        (bottom / "deep.jpg").unlink()
+        while bottom != deep:
+            bottom.rmdir()
+            bottom = bottom.parent
+    assert list(df["status"]) == ["ok", "unreadable folder: permission denied"]
+    assert df["path"].iloc[0].endswith("deep.jpg") and df["path"].iloc[1].endswith("locked")
+
+
+def test_results_stream_as_they_come_and_time_is_linear(tmp_path, weights):
+    consumed = []
+
+    def missing():
+        for k in range(1000):
+            consumed.append(k)
+            yield str(tmp_path / f"missing_{k}.jpg")
+
+    stream = predict_stream(missing(), load_model(weights))
+    assert not next(stream).ok and len(consumed) == 1  # no waiting for a batch that never fills
+    start = time.perf_counter()
+    rows = list(predict_stream([str(tmp_path / f"m{k}.jpg") for k in range(30_000)]
+                               + [fundus()], load_model(weights)))
+    assert len(rows) == 30_001 and rows[-1].ok
+    assert time.perf_counter() - start < 15  # quadratic bookkeeping took minutes
+
+
+def test_extreme_aspect_ratio_and_huge_png_are_refused_from_the_header(tmp_path, weights,
+                                                                       monkeypatch):
+    Image.new("RGB", (4900, 10), (200, 80, 40)).save(tmp_path / "strip.jpg")
+    Image.new("RGB", (5000, 5000)).save(tmp_path / "huge.png")
+    df = predict([tmp_path / "strip.jpg", tmp_path / "huge.png"], weights=weights)
+    assert "aspect ratio" in df.loc[0, "status"]
+    assert "decoded at full size" in df.loc[1, "status"]
+    assert images.read_image(tmp_path / "huge.png").shape == (5000, 5000, 3)  # training reads
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(images.Image, "open", denied)  # tests may run as root
+    df = predict(tmp_path / "strip.jpg", weights=weights)
+    assert df.loc[0, "status"] == "unreadable: permission denied"

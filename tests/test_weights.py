@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from glaucoma_lib.models.disc_model import DiscCnnModel, TextureModel
 from glaucoma_lib.models.features import FEATURE_NAMES
+from glaucoma_lib.models.image_model import ImageCnnModel, ImageRecipe
 from glaucoma_lib.models.kinds import load_model
 from glaucoma_lib.models.linear import LinearScorer
 from glaucoma_lib.nn.network import (
@@ -290,3 +291,84 @@ def test_entries_of_eight_byte_non_numbers_are_refused(tmp_path, dtype):
     path = save_npz(tmp_path / "odd.npz", {"kernels": np.zeros(3, dtype)})
     with pytest.raises(WeightsError, match=r"odd.npz: entry 'kernels' has dtype .*not a plain"):
         read_npz(path)
+
+
+# ---------------------------------------------------------------------------- round three
+
+
+def image_cnn_file(tmp_path):
+    recipe = ImageRecipe(image_size=16)
+    model = ImageCnnModel(recipe, build_network(recipe.network_config(0)),
+                          np.full(3, 0.4, np.float32), np.full(3, 0.2, np.float32), 0.5)
+    return model.save(tmp_path / "image.npz")
+
+
+def with_array(source, target, key, change):
+    arrays = read_npz(source)
+    change(arrays[key])
+    return save_npz(target, arrays)
+
+
+@pytest.mark.parametrize(("kind", "key", "value"), [
+    ("tex", "kernels", 1e38), ("cnn", "W1", 1e38), ("cnn", "running_var2", -1.0),
+    ("image", "W1", 1e38), ("image", "gamma1", 2e4)])
+def test_finite_but_absurd_values_are_refused_by_name(model_files, tmp_path, kind, key, value):
+    source = image_cnn_file(tmp_path) if kind == "image" else model_files[kind]
+    bad = with_array(source, tmp_path / "bad.npz", key, lambda a: a.flat.__setitem__(0, value))
+    with pytest.raises(WeightsError, match=f"bad.npz.*{key}") as info:
+        load_model(bad)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("dotted", "value"), [
+    ("threshold", float("nan")), ("threshold", 2), ("threshold", -1), ("mean", [float("nan")] * 3),
+    ("std", [1e-45] * 3), ("recipe.image_size", 0), ("recipe.image_size", "64"),
+    ("recipe.image_size", 20000), ("recipe.image_size", 32), ("recipe.flips", "yes"),
+    ("recipe.colour", 1), ("metadata", None)])
+def test_image_cnn_header_is_checked_like_the_other_kinds(tmp_path, dotted, value):
+    bad = rewrite(image_cnn_file(tmp_path), tmp_path / "bad.npz", META_KEY, dotted, value)
+    with pytest.raises(WeightsError) as info:
+        load_model(bad)
+    message = str(info.value)
+    assert str(bad) in message and dotted.split(".")[-1] in message and "\n" not in message
+    assert isinstance(load_model(image_cnn_file(tmp_path)), ImageCnnModel)
+
+
+def test_work_per_image_is_refused_before_anything_is_allocated(model_files, tmp_path):
+    many = rewrite(model_files["tex"], tmp_path / "many.npz", META_KEY, "config.texture_kernels",
+                   10000)
+    many = rewrite(many, tmp_path / "many2.npz", META_KEY, "config.input_size", 256)
+    wide = [1024, 1024]
+    cnn = rewrite(model_files["cnn"], tmp_path / "w.npz", META_KEY, "config.channels", wide)
+    for n, (key, dotted, value) in enumerate([
+            (META_KEY, "config.input_size", 128), (META_KEY, "config.hidden_size", 1),
+            (CONFIG_KEY, "channels", wide), (CONFIG_KEY, "pads", [1, 1]),
+            (CONFIG_KEY, "input_dim", [3, 128, 128]), (CONFIG_KEY, "hidden_size", 1)]):
+        cnn = rewrite(cnn, tmp_path / f"w{n}.npz", key, dotted, value)
+    tracemalloc.start()
+    try:
+        for path in (many, cnn):
+            with pytest.raises(WeightsError, match=f"{path.name}.*per image, above the limits"):
+                load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20
+
+
+def raw_header(source, target, text: str):
+    arrays = read_npz(source)
+    arrays[META_KEY] = np.frombuffer(text.encode(), np.uint8)
+    return save_npz(target, arrays)
+
+
+@pytest.mark.parametrize("text", [
+    '{"kind": ["texture"], "format_version": 2}',
+    '{"kind": "texture", "format_version": [2]}',
+    '{"kind": "texture", "format_version": 2, "metadata": ' + "[" * 50000 + "]" * 50000 + "}",
+    '{"kind": "texture", "format_version": 2, "threshold": 1' + "0" * 5000 + "}"])
+def test_header_of_the_wrong_shape_is_one_weights_error(model_files, tmp_path, text):
+    bad = raw_header(model_files["tex"], tmp_path / "bad.npz", text)
+    with pytest.raises(WeightsError) as info:
+        load_model(bad)
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)

@@ -1,8 +1,10 @@
 """Glaucoma probability for new fundus photographs with the committed (or a given) model.
 
 Images stream through in small batches (read, find the disc, crop, score), so memory does not
-grow with the number of images. Every input gets exactly one result: an image that cannot be
-scored keeps its place with a ``status`` saying why (e.g. "unreadable: ..."), never fatal.
+grow with the number of images; a batch is scored in chunks sized from the model's declared work
+per image. A verdict is given only when the model's arithmetic stayed finite throughout.
+Every input gets exactly one result: an image that cannot be scored keeps its place with a
+``status`` saying why (e.g. "unreadable: ..."), never fatal.
 Any size works: the image is turned upright as a viewer shows it (EXIF orientation), a JPEG is
 decoded at reduced size (libjpeg's draft mode, never below 512 px), padded to a square and
 resized to 512x512 (the training geometry); the disc position is reported back in the pixels of
@@ -26,12 +28,14 @@ from glaucoma_lib.data.datasets import DataError
 from glaucoma_lib.data.images import read_working
 from glaucoma_lib.models.disc import fundus_found, locate_discs, locations_frame
 from glaucoma_lib.models.kinds import Model, load_model
+from glaucoma_lib.models.limits import score_chunk
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SIDE = 512
 CSV_COLUMNS = ["path", "probability", "label", "disc_x", "disc_y", "status"]
 OK = "ok"
 NO_FUNDUS = "no fundus found"
+NON_FINITE = "not scored: non-finite score (the model's arithmetic overflowed)"
 
 
 @dataclass
@@ -50,22 +54,78 @@ class Prediction:
         return self.status == OK
 
 
-def iter_inputs(inputs: Iterable) -> Iterator[str | np.ndarray]:
-    """Arrays as they are; files as given; folders walked (sorted) for image files."""
+def iter_inputs(inputs: Iterable) -> Iterator[str | np.ndarray | Prediction]:
+    """Arrays as they are; files as given; folders walked (sorted, depth-first, without
+    recursion, so any depth works) for image files. A folder that cannot be listed becomes a
+    Prediction saying why."""
     for item in inputs:
         if isinstance(item, np.ndarray):
             yield item
-            continue
-        path = Path(item)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    found = Path(root) / name
-                    if found.suffix.lower() in IMAGE_SUFFIXES and found.is_file():
-                        yield str(found)  # regular files only: a FIFO would block the read
+        elif Path(item).is_dir():
+            yield from _walk(Path(item))
         else:
-            yield str(path)
+            yield str(item)
+
+
+def _walk(folder: Path) -> Iterator[str | Prediction]:
+    """Files before subfolders, both sorted by name, as os.walk(topdown) with sorted dirs;
+    symlinked folders are not entered, symlinked files are read."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as error:
+            yield Prediction(str(current), status=f"unreadable folder: {_reason(error)}")
+            continue
+        subfolders = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                    yield entry.path  # regular files only: a FIFO would block the read
+            except OSError as error:
+                yield Prediction(entry.path, status=f"unreadable: {_reason(error)}")
+        stack.extend(reversed(subfolders))
+
+
+def _reason(error: OSError) -> str:
+    return "permission denied" if isinstance(error, PermissionError) else (
+        error.strerror or str(error))
+
+
+def output_problem(out: str, inputs: Iterable, weights: str | os.PathLike) -> str | None:
+    """Why ``out`` must not be written (None if it may): outputs go only to a regular file or a
+    new name in an existing folder, never to an input, the weight file, or any file an input
+    reaches (a folder's files and what their links point to), nor as an image into an input
+    folder. Checked before any work starts."""
+    if not out:
+        return "the CSV name is empty"
+    path = Path(out)
+    if path.is_symlink():
+        return f"{out} is a symbolic link; refusing to replace it (name its target instead)"
+    if path.is_dir():
+        return f"{out} is a folder, not a file name"
+    if path.exists() and not path.is_file():
+        return f"{out} is not a regular file (a device or FIFO); refusing to replace it"
+    if not path.parent.is_dir():
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        return f"{out}: the folder {path.parent} {what}"
+    target = path.resolve()
+    if target == Path(weights).resolve() or _same_file(path, Path(weights)):
+        return f"{out} is the weight file; refusing to overwrite it"
+    given = [Path(item) for item in inputs if not isinstance(item, np.ndarray)]
+    for folder in given:
+        if folder.is_dir() and folder.resolve() in target.parents and \
+                path.suffix.lower() in IMAGE_SUFFIXES:
+            return f"{out} is inside the input folder {folder} and would be scored; refusing"
+    if path.exists():  # a new name cannot be an existing input
+        for item in iter_inputs(given):
+            if isinstance(item, str) and _same_file(path, Path(item)):
+                return f"{out} is also an input ({item}); refusing to overwrite it"
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -73,23 +133,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.samefile(b)
     except OSError:
         return False
-
-
-def output_clash(out: str | os.PathLike, inputs: Iterable) -> str | None:
-    """Why writing ``out`` would destroy an input (None if it would not): it is an input, the same
-    file under another name (symlink, hard link), or an image file inside an input folder."""
-    out = Path(out)
-    target = out.resolve()
-    for item in inputs:
-        if isinstance(item, np.ndarray):
-            continue
-        given = Path(item)
-        if target == given.resolve() or _same_file(out, given):
-            return f"{out} is also an input ({given}); refusing to overwrite it"
-        inside = given.is_dir() and given.resolve() in target.parents
-        if inside and out.suffix.lower() in IMAGE_SUFFIXES:
-            return f"{out} is inside the input folder {given} and would be scored; refusing"
-    return None
 
 
 def to_square(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float, float, float]:
@@ -141,23 +184,39 @@ def _score_batch(model: Model, batch: list[_Square]) -> list[Prediction]:
     locs = locate_discs([s.image for s in batch])
     found = [(s, loc) for s, loc in zip(batch, locs, strict=True) if fundus_found(s.image, loc)]
     scored = {}
-    if found:
-        x = model.inputs([s.image for s, _ in found], [loc for _, loc in found])
-        prob = model.predict_proba(x, locations_frame([s.name for s, _ in found],
-                                                      [loc for _, loc in found]))
-        for (s, loc), p in zip(found, prob, strict=True):
-            scored[id(s)] = Prediction(s.name, float(p), int(p >= model.threshold),
-                                       float(loc.x * s.scale[0] - s.offset[0]),
-                                       float(loc.y * s.scale[1] - s.offset[1]))
+    step = score_chunk(model.work())
+    for start in range(0, len(found), step):
+        chunk = found[start:start + step]
+        for (s, loc), p in zip(chunk, _probabilities(model, chunk), strict=True):
+            scored[id(s)] = Prediction(s.name, status=NON_FINITE) if np.isnan(p) else Prediction(
+                s.name, float(p), int(p >= model.threshold),
+                float(loc.x * s.scale[0] - s.offset[0]), float(loc.y * s.scale[1] - s.offset[1]))
     return [scored.get(id(s), Prediction(s.name, status=NO_FUNDUS)) for s in batch]
+
+
+def _probabilities(model: Model, chunk: list) -> np.ndarray:
+    """The model's probabilities, NaN for an image whose computation overflowed or went
+    NaN at any step (floating-point errors raise, so an inf cannot turn into p = 1.000); a
+    failing chunk is retried image by image, so only the images that overflow lose a verdict."""
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            x = model.inputs([s.image for s, _ in chunk], [loc for _, loc in chunk])
+            p = np.asarray(model.predict_proba(x, locations_frame(
+                [s.name for s, _ in chunk], [loc for _, loc in chunk])), np.float64)
+    except FloatingPointError:
+        if len(chunk) == 1:
+            return np.array([np.nan])
+        return np.concatenate([_probabilities(model, [item]) for item in chunk])
+    return np.where(np.isfinite(p) & (p >= 0) & (p <= 1), p, np.nan)
 
 
 def predict_stream(inputs: Iterable, model: Model | None = None,
                    batch_size: int = 32) -> Iterator[Prediction]:
     """Yield one Prediction per input image, in order, holding at most one batch of 512x512
-    working squares in memory."""
+    working squares in memory; results without a square waiting before them come at once."""
     model = model if model is not None else load_model()
     pending: list[_Square | Prediction] = []
+    n_squares = 0
 
     def flush() -> Iterator[Prediction]:
         good = [item for item in pending if isinstance(item, _Square)]
@@ -167,9 +226,15 @@ def predict_stream(inputs: Iterable, model: Model | None = None,
         pending.clear()
 
     for index, item in enumerate(iter_inputs(inputs)):
-        pending.append(_read(item, index))
-        if sum(isinstance(p, _Square) for p in pending) >= batch_size:
+        read = item if isinstance(item, Prediction) else _read(item, index)
+        if isinstance(read, Prediction) and not n_squares:
+            yield read
+            continue
+        pending.append(read)
+        n_squares += isinstance(read, _Square)
+        if n_squares >= batch_size:
             yield from flush()
+            n_squares = 0
     yield from flush()
 
 
@@ -191,13 +256,16 @@ def predict(paths_or_arrays, weights: str | Path | None = None, batch_size: int 
 
 
 class CsvWriter:
-    """Rows go to a temp file in the target folder; ``commit`` renames it into place."""
+    """Rows go to a temp file in the target folder; ``commit`` renames it into place. The file
+    gets the mode open() would give a new file (0644 under the usual umask), not mkstemp's 0600."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                         dir=self.path.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         # Names that are not valid UTF-8 are written back as their original bytes, so the
         # CSV's path column opens the very file (read it with errors="surrogateescape").
         self.fh = os.fdopen(fd, "w", newline="", encoding="utf-8", errors="surrogateescape")

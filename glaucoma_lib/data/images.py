@@ -23,6 +23,13 @@ RESIZE_FILTER = Image.Resampling.BOX
 DRAFT_FACTOR = 4
 # Checked from the header before decoding; a 512x512 fundus photo is 0.26 megapixels.
 MAX_PIXELS = 50_000_000
+# Formats without a reduced decode (all but JPEG) are decoded at full size: above this many
+# pixels (64 MB as RGBA; the conversions make it ~450 MB peak) they are refused where a
+# working copy is asked for.
+MAX_FULL_DECODE_PIXELS = 16_000_000
+# Long side over short side, from the header: fundus photographs are below 2; a 49000x1 frame
+# would need a 49000x49000 square.
+MAX_ASPECT = 10
 EXIF_ORIENTATION = 0x0112  # values 5..8 swap width and height on display
 # Formats Pillow may try; nothing exotic (EPS would run Ghostscript).
 IMAGE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP")
@@ -84,6 +91,14 @@ def _open_rgb(path: Path, draft_side: int | None = None) -> tuple[Image.Image, t
                         f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS:,} "
                         "(possible decompression bomb)"
                     )
+                if max(width, height) > MAX_ASPECT * min(width, height):
+                    raise DataError(f"{path}: {width}x{height} pixels, an aspect ratio above "
+                                    f"{MAX_ASPECT}:1; not a fundus photograph")
+                if draft_side is not None and image.format != "JPEG" and \
+                        width * height > MAX_FULL_DECODE_PIXELS:
+                    raise DataError(f"{path}: {width}x{height} {image.format} exceeds the limit "
+                                    f"of {MAX_FULL_DECODE_PIXELS:,} pixels for formats decoded "
+                                    "at full size (JPEG is decoded reduced)")
                 displayed = _displayed_size(image)
                 if draft_side is not None and image.format == "JPEG":
                     image.draft("RGB", (draft_side, draft_side))
@@ -91,6 +106,8 @@ def _open_rgb(path: Path, draft_side: int | None = None) -> tuple[Image.Image, t
                 return _to_rgb(ImageOps.exif_transpose(image)), displayed
     except FileNotFoundError:
         raise DataError(f"{path}: image file is missing") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
     except Image.UnidentifiedImageError:
         raise DataError(f"{path}: not a readable image (unknown or corrupt format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:

@@ -18,8 +18,8 @@ import pandas as pd
 from PIL import Image
 
 from glaucoma_lib.data.cache import cache_file, read_cache, write_cache
-from glaucoma_lib.data.loading import image_path, read_labels
 from glaucoma_lib.data.images import read_image
+from glaucoma_lib.data.loading import image_path, read_labels
 from glaucoma_lib.data.split import original_split
 
 WORK_SIZE = 128

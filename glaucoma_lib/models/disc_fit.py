@@ -11,7 +11,13 @@ import numpy as np
 
 from glaucoma_lib import metrics
 from glaucoma_lib.data import split
-from glaucoma_lib.models.disc_model import DiscCnnModel, DiscData, DiscModel, DiscModelConfig, TextureModel
+from glaucoma_lib.models.disc_model import (
+    DiscCnnModel,
+    DiscData,
+    DiscModel,
+    DiscModelConfig,
+    TextureModel,
+)
 from glaucoma_lib.models.features import disc_features, pooled_responses
 from glaucoma_lib.models.linear import fit_linear
 from glaucoma_lib.nn.network import build_network

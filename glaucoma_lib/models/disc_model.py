@@ -7,7 +7,8 @@ model kinds with their weight files.
   disc-feature and texture scorers.
 
 Each kind writes and reads its own weight file: a pickle-free .npz whose ``__meta__`` entry holds
-``kind``, ``format_version`` and the configuration; ``glaucoma_lib.models.kinds.load_model`` reads any.
+``kind``, ``format_version`` and the configuration; ``glaucoma_lib.models.kinds.load_model``
+reads any.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from glaucoma_lib.models.features import (
     disc_features,
     pooled_responses,
 )
+from glaucoma_lib.models.limits import Work, check_values, check_work, network_work, texture_work
 from glaucoma_lib.models.linear import LinearScorer
 from glaucoma_lib.nn.network import (
     CONFIG_KEY,
@@ -231,6 +233,9 @@ class TextureModel:
     def predict_proba(self, x: np.ndarray, locations: pd.DataFrame | None = None) -> np.ndarray:
         return self.scorer.predict_proba(self.features(x))
 
+    def work(self) -> Work:
+        return _texture_work(self.config)
+
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         header = _header(self.kind, self.config, self.threshold,
                          {**self.metadata, **(extra or {})}, scorer=self.scorer)
@@ -242,12 +247,14 @@ class TextureModel:
         """Entries checked against the configuration from their headers, before reading."""
         config, threshold = _checked_header(header)
         k, size = config.texture_kernels, RandomKernelFeatures().size
+        check_work(_texture_work(config))
         arrays = read_npz(path, {"kernels": ((k, size, size, 3), np.float32),
                                  "dilations": ((k,), np.int64)}, extra_ok=(META_KEY,))
         widest = (config.input_size - 1) // (size - 1)
         if arrays["dilations"].min() < 1 or arrays["dilations"].max() > widest:
             raise ValueError(f"dilations must be in [1, {widest}] for "
                              f"{config.input_size} px inputs")
+        check_values({"kernels": arrays["kernels"]})
         scorer = _scorer(header, "scorer", 3 * k)
         if scorer is None:
             raise ValueError("scorer is missing")
@@ -285,6 +292,9 @@ class DiscCnnModel:
             return self.network.predict_proba(x)[:, 1]
         return self.stacker.predict_proba(self.stack_inputs(x, locations))
 
+    def work(self) -> Work:
+        return _disc_cnn_work(self.config, self.texture_scorer is not None)
+
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         header = _header(self.kind, self.config, self.threshold,
                          {**self.metadata, **(extra or {})}, feature_scorer=self.feature_scorer,
@@ -308,7 +318,19 @@ class DiscCnnModel:
                                              3 * config.texture_kernels)}
         n_stacked = 1 + sum(v is not None for v in scorers.values())
         scorers["stacker"] = _scorer(header, "stacker", n_stacked)
-        return cls(config, load_network(path), threshold, header["metadata"], **scorers)
+        check_work(_disc_cnn_work(config, scorers["texture_scorer"] is not None))
+        network = load_network(path)
+        check_values(network.state_arrays())
+        return cls(config, network, threshold, header["metadata"], **scorers)
+
+
+def _texture_work(config: DiscModelConfig) -> Work:
+    return texture_work(config.texture_kernels, RandomKernelFeatures().size, config.input_size)
+
+
+def _disc_cnn_work(config: DiscModelConfig, texture: bool) -> Work:
+    cnn = network_work(config.network_config(1.0, 0))
+    return cnn + _texture_work(config) if texture else cnn
 
 
 def _checked_header(header: dict) -> tuple[DiscModelConfig, float]:

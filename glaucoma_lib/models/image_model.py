@@ -7,18 +7,32 @@ engine learns at all; its weight file holds the network, the standardisation and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from glaucoma_lib.models.disc_model import FORMAT_VERSION
 from glaucoma_lib.data.images import RESIZE_FILTER
-from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig, build_network, load_network
+from glaucoma_lib.models.disc_model import FORMAT_VERSION
+from glaucoma_lib.models.limits import Work, check_values, check_work, network_work
+from glaucoma_lib.nn.network import (
+    CONFIG_KEY,
+    DeepConvNet,
+    NetworkConfig,
+    build_network,
+    load_network,
+)
 from glaucoma_lib.nn.train import Trainer
-from glaucoma_lib.nn.weight_files import WeightsError
+from glaucoma_lib.nn.validate import (
+    require_bool,
+    require_dict,
+    require_int,
+    require_number,
+    require_numbers,
+)
+from glaucoma_lib.nn.weight_files import read_json_entry
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,11 @@ class ImageRecipe:
         return NetworkConfig(input_dim=(3, self.image_size, self.image_size),
                              batchnorm=self.batchnorm, final_dropout=self.final_dropout, seed=seed)
 
+
+# Ranges a stored recipe must respect (inclusive); wider than anything ever trained.
+RECIPE_INTS = {"image_size": (8, 1024), "epochs": (0, 100_000), "batch_size": (1, 100_000)}
+RECIPE_BOOLS = ("batchnorm", "final_dropout", "flips", "standardise")
+STD_RANGE = (1e-4, 1e4)  # per-channel std of images in [0, 1]: fitted ones are 0.05-0.4
 
 ORIGINAL_RECIPE = ImageRecipe(batchnorm=False, final_dropout=True, epochs=20, batch_size=50,
                               flips=False, standardise=False)  # the original study's settings
@@ -68,6 +87,10 @@ class ImageCnnModel:
         z = (x - self.mean[None, :, None, None]) / self.std[None, :, None, None]
         return self.network.predict_proba(z.astype(np.float32))[:, 1]
 
+    def work(self) -> Work:
+        side = self.recipe.image_size
+        return network_work(self.network.config) + Work(0, 3 * side * side * 4)
+
     def inputs(self, squares: list[np.ndarray], locs: list | None = None) -> np.ndarray:
         """Model inputs for 512x512 squares, resized as the training images were (the disc
         locations are not needed)."""
@@ -84,11 +107,46 @@ class ImageCnnModel:
 
     @classmethod
     def load(cls, path: Path, header: dict) -> ImageCnnModel:
-        mean, std = (np.asarray(header[k], np.float32) for k in ("mean", "std"))
-        if mean.shape != (3,) or std.shape != (3,) or not (std > 0).all():
-            raise WeightsError(f"{path}: image_cnn mean/std must be 3 numbers, std > 0")
-        return cls(ImageRecipe(**header["recipe"]), load_network(path), mean, std,
-                   float(header["threshold"]), header["metadata"])
+        """Every header value checked, and the stored network's input and cost compared with
+        the recipe, before any weight is read; a ValueError names the field."""
+        threshold = require_number("threshold", header.get("threshold"), 0.0, 1.0,
+                                   open_low=True, open_high=True)
+        require_dict("metadata", header.get("metadata"))
+        recipe = _checked_recipe(header.get("recipe"))
+        mean = require_numbers("mean", header.get("mean"), 3)
+        std = require_numbers("std", header.get("std"), 3)
+        if (mean < 0).any() or (mean > 1).any():
+            raise ValueError(f"mean must be 3 numbers in [0, 1], got {mean.tolist()}")
+        if (std < STD_RANGE[0]).any() or (std > STD_RANGE[1]).any():
+            raise ValueError(f"std must be 3 numbers in [{STD_RANGE[0]:g}, {STD_RANGE[1]:g}], "
+                             f"got {std.tolist()}")
+        stored = NetworkConfig(**require_dict(CONFIG_KEY, read_json_entry(path, CONFIG_KEY)))
+        side = recipe.image_size
+        if tuple(stored.input_dim) != (3, side, side):
+            raise ValueError(f"{CONFIG_KEY}.input_dim {list(stored.input_dim)} does not match "
+                             f"recipe.image_size {side}")
+        check_work(network_work(stored) + Work(0, 3 * side * side * 4))
+        network = load_network(path)
+        check_values(network.state_arrays())
+        return cls(recipe, network, mean.astype(np.float32), std.astype(np.float32), threshold,
+                   header["metadata"])
+
+
+def _checked_recipe(d) -> ImageRecipe:
+    """A stored ImageRecipe with every value checked; a ValueError names the field."""
+    d = require_dict("recipe", d)
+    unknown = sorted(set(d) - {f.name for f in fields(ImageRecipe)})
+    if unknown:
+        raise ValueError(f"recipe has unknown fields {unknown}")
+    for name, (lo, hi) in RECIPE_INTS.items():
+        if name in d:
+            require_int(f"recipe.{name}", d[name], lo, hi)
+    for name in RECIPE_BOOLS:
+        if name in d:
+            require_bool(f"recipe.{name}", d[name])
+    if "lr" in d:
+        require_number("recipe.lr", d["lr"], 1e-12, 10.0)
+    return ImageRecipe(**d)
 
 
 def fit_image_cnn(x: np.ndarray, t: np.ndarray, recipe: ImageRecipe, seed: int = 0,
