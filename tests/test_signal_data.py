@@ -134,3 +134,20 @@ def test_label_sensitivity_sets_each_doubtful_group_aside(tmp_path):
     assert table.loc["former glaucoma (detailed label 0b)", "images left"] == 9
     assert table.loc["glaucoma ruled out despite a cupped disc", "images left"] == 8
     assert table.loc["all three", "images left"] == 6
+
+
+def test_across_table_scores_each_model_on_every_other_data_set_only():
+    from glaucoma_lib.study.across import across_table
+    from glaucoma_lib.study.signal import SignalData, subset
+    t = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    sets = {n: SignalData(n, Path("."), [f"{n}_{i}.jpg" for i in range(40)], t,
+                          np.repeat(np.arange(20), 2), [], None) for n in ("A", "B", "C")}
+    models = {("perfect", "A"): lambda d: d.t.astype(float),
+              ("inverted", "B"): lambda d: 1.0 - d.t}
+    table = across_table(models, sets)
+    assert list(zip(table["trained on"], table["scored on"], strict=True)) == [
+        ("A", "B"), ("A", "C"), ("B", "A"), ("B", "C")]
+    assert (table.loc[table["model"] == "perfect", "AUC"] == 1.0).all()
+    assert (table.loc[table["model"] == "inverted", "AUC"] == 0.0).all()
+    part = subset(sets["A"], np.arange(20, 40), "A test")
+    assert part.ids[0] == "A_20.jpg" and part.t.tolist() == [1] * 20 and part.folds == []

@@ -66,6 +66,14 @@ def load_signal_data(data_dir: str | os.PathLike, first: int | None = None, k: i
                       quality)
 
 
+def subset(data: SignalData, index: np.ndarray, name: str | None = None) -> SignalData:
+    """Some of a data set's images (e.g. G1020's test split), without folds."""
+    index = np.asarray(index)
+    return SignalData(name or data.name, data.data_dir, [data.ids[i] for i in index],
+                      data.t[index], None if data.patients is None else data.patients[index],
+                      [], None if data.quality is None else data.quality[index])
+
+
 def summary(data: SignalData, oof: np.ndarray, seed: int = 0) -> dict:
     """Pooled out-of-fold AUC with a patient-clustered bootstrap 95% CI."""
     auc, low, high = metrics.cluster_bootstrap_ci(data.t, oof, data.patients, seed=seed)
