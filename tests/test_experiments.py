@@ -7,7 +7,7 @@ import pytest
 from conftest import TINY, disc_data
 
 from glaucoma_lib.models.kinds import load_model
-from glaucoma_lib.study import experiments
+from glaucoma_lib.study import experiments, sentences
 
 
 def test_texture_model_learns_the_planted_signal():
@@ -34,7 +34,8 @@ def test_train_seeds_writes_weights_records_and_a_companion_cnn(tmp_path, monkey
     (data_dir / "Images_Square").mkdir(parents=True)
     (data_dir / "G1020.csv").write_text("imageID,binaryLabels\n")
     config = replace(TINY, scorer="texture")
-    records = experiments.train_seeds(train, test, config, [0, 1], data_dir, synthetic=True)
+    records = experiments.train_seeds(train, test, config, [0, 1], data_dir, synthetic=True,
+                                      notes=sentences.method_note(config))
     assert [r["seed"] for r in records] == [0, 1]
     for r in records:
         assert "texture model" in r["notes"] and "all training images" in r["notes"]
@@ -68,7 +69,7 @@ def test_leakage_permutations_repeat_the_random_folds_against_one_blocked_score(
     assert table["random fold AUC mean"].nunique() > 1  # each permutation its own folds
     gap = table["blocked fold AUC mean"] - table["random fold AUC mean"]
     assert np.allclose(table["gap (blocked - random)"], gap)
-    text = experiments.leakage_text(table)
+    text = sentences.leakage_text(table)
     assert text.startswith("Over 4 random fold assignments (permutation seeds 3–6)")
     assert f"{gap.mean():+.3f}" in text and "because" not in text
     with pytest.raises(ValueError, match="texture"):

@@ -10,7 +10,7 @@ import pytest
 
 from glaucoma_lib import paths
 from glaucoma_lib.study import original as original_study
-from glaucoma_lib.study import records, reproduce
+from glaucoma_lib.study import records, reproduce, sentences
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -186,7 +186,7 @@ def test_save_run_and_comparison_table(tmp_path):
     losses = records.iteration_loss_frame(fixed)
     assert list(losses.columns) == ["it1", "it2", "mean"]
     assert losses["mean"].tolist() == pytest.approx([0.65, 0.575])
-    text = "\n".join(original_study.findings(original, fixed, synthetic=True))
+    text = "\n".join(sentences.reproduction_findings(original, fixed, synthetic=True))
     assert text.startswith("SYNTHETIC DATA")
     assert "gave 5 of its 6 training images another image's label; 2 of them (33%)" in text
     assert "int(8/3) × 3 = 6 images" in text and "3/8 = 37.50%" in text

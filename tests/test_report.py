@@ -8,6 +8,9 @@ import fcntl
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,6 +19,7 @@ import nbformat
 import pytest
 from report_checks import check_report
 
+from glaucoma_lib import tasks
 from glaucoma_lib.report import build as report
 from glaucoma_lib.report import paper, pdf, swap
 from glaucoma_lib.study.records import runtime_info
@@ -313,3 +317,77 @@ def test_build_without_the_control_data_refers_to_no_missing_figure(tmp_path, mo
         quick=True, out=tmp_path / "out", notebooks_dir=notebooks, pdf=False,
         data_dir=os.environ.get("GLAUCOMA_DATA")))
     assert "the positive control is skipped in this build" in result.html.read_text()
+
+
+def test_jobs_reaches_every_notebook_that_uses_it_as_a_parameter(monkeypatch):
+    """`--jobs 1` is passed to each notebook that runs tasks, as its `jobs` parameter; the
+    environment plays no part."""
+    monkeypatch.setenv("JOBS", "5")
+    options = report.parse_args(["--jobs", "1"])
+    offered = report.offered_parameters(options, Path("/data"))
+    users = []
+    for notebook in report.numbered_notebooks(PROJECT / "notebooks"):
+        nb = nbformat.read(notebook, as_version=4)
+        code = [c.source for c in nb.cells if c.cell_type == "code"
+                and "parameters" not in c.metadata.get("tags", [])]
+        if any("jobs" in source for source in code):
+            users.append(notebook.stem)
+            assert report.parameters_for(notebook, offered)["jobs"] == 1, notebook.name
+    assert {"06_improved_model", "07_evaluation", "08_positive_control", "09_trust"} <= set(users)
+    assert report.parse_args([]).jobs == 0  # every core, whatever $JOBS says
+
+
+def _processes_alive(pids: set[int]) -> set[int]:
+    """The pids still running (a zombie, dead but not yet reaped, is not running)."""
+    alive = set()
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_sigterm_takes_kernels_and_workers_down_with_the_build(tmp_path):
+    """A build told to stop kills its notebook kernel and every pool worker (the build's and
+    the kernel's), and nothing is written after it exits."""
+    written = tmp_path / "written"
+    written.mkdir()
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _notebook(nb_dir / "01_writes.ipynb", "jobs = 0",
+              "import time\nfrom pathlib import Path\nfrom glaucoma_lib import tasks\n"
+              f"out = Path({str(written)!r})\n"
+              "def write(path):\n"
+              "    while True:\n"
+              "        with open(path, 'a') as fh:\n"
+              "            fh.write('x')\n"
+              "        time.sleep(0.05)\n"
+              "pool = tasks.task_pool(2)\n"
+              "workers = [pool.submit(write, out / f'worker{i}.txt') for i in range(2)]\n"
+              "write(out / 'kernel.txt')", title="Writes until killed")
+    _notebook(nb_dir / "02_never.ipynb", "x = 1", "print('never')", title="Never runs")
+    build = subprocess.Popen(
+        [sys.executable, "-m", "glaucoma_lib.report.build", "--quick", "--jobs", "2",
+         "--no-pdf", "--out", str(tmp_path / "out"), "--notebooks-dir", str(nb_dir)],
+        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    expected = [written / name for name in ("kernel.txt", "worker0.txt", "worker1.txt")]
+    deadline = time.monotonic() + 120
+    while not all(p.is_file() for p in expected) and build.poll() is None:
+        assert time.monotonic() < deadline, "the stub notebook never started writing"
+        time.sleep(0.2)
+    children = tasks.descendants(build.pid)
+    assert len(children) >= 4  # the build's pool worker, the kernel, the kernel's two workers
+    build.send_signal(signal.SIGTERM)
+    assert build.wait(timeout=30) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in build.stderr.read()
+    sizes = [p.stat().st_size for p in expected]
+    time.sleep(2)
+    assert [p.stat().st_size for p in expected] == sizes  # nothing written after the exit
+    assert _processes_alive(children) == set()

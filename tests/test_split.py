@@ -9,6 +9,7 @@ import pytest
 
 from glaucoma_lib.data import split
 from glaucoma_lib.data.loading import read_labels
+from glaucoma_lib.study import sentences
 
 G1020 = os.environ.get("GLAUCOMA_DATA")
 needs_g1020 = pytest.mark.skipif(
@@ -144,16 +145,16 @@ def test_neighbour_evidence_text_says_what_the_numbers_show_and_not():
         "pair": ["neighbours"] * 200 + ["random"] * 200,
         "correlation": np.r_[rng.normal(0.133, 0.05, 200), rng.normal(0.130, 0.05, 200)],
         "same_label": np.r_[np.arange(200) % 10 < 8, np.arange(200) % 10 < 6]})
-    text = split.neighbour_evidence_text(frame)
+    text = sentences.neighbour_evidence_text(frame)
     assert "share a label 80% of the time, random pairs 60%" in text
     assert "no more alike than random pairs" in text and "not a finding" in text
     frame.loc[:199, "correlation"] += 0.3
-    assert "do look more alike" in split.neighbour_evidence_text(frame)
+    assert "do look more alike" in sentences.neighbour_evidence_text(frame)
 
 
 def test_split_balance_text_reads_the_summary():
     labels = pd.DataFrame({"imageID": [f"image_{i}.jpg" for i in range(10)],
                            "binaryLabels": [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]})
-    text = split.split_balance_text(split.split_summary(labels, n_test=2))
+    text = sentences.split_balance_text(split.split_summary(labels, n_test=2))
     assert text == ("The test set is image_8.jpg … image_9.jpg with 1 glaucoma images of 2 "
                     "(50.0%); the training set has 1 of 8 (12.5%).")

@@ -235,42 +235,6 @@ def neighbour_similarity(
     return pd.concat(frames, ignore_index=True)
 
 
-def split_balance_text(summary: pd.DataFrame) -> str:
-    """The split_summary table in words: the test images' range and each side's glaucoma share."""
-    test, train = summary.loc["test"], summary.loc["train"]
-    return (f"The test set is {test['first']} … {test['last']} with {test['glaucoma']} glaucoma "
-            f"images of {test['images']} ({test['glaucoma_share']:.1%}); the training set has "
-            f"{train['glaucoma']} of {train['images']} ({train['glaucoma_share']:.1%}).")
-
-
-def neighbour_evidence_text(similarity: pd.DataFrame) -> str:
-    """What neighbour_similarity's numbers show about neighbouring image numbers, and what not.
-
-    Label agreement alone cannot tell the same patient from, say, the same clinic period; the
-    pixel correlation is the test for near-duplicates, judged against twice its standard error.
-    """
-    grouped = similarity.groupby("pair")
-    mean, sem = grouped[["same_label", "correlation"]].mean(), grouped["correlation"].sem()
-    near, rand = mean.loc["neighbours"], mean.loc["random"]
-    difference = near["correlation"] - rand["correlation"]
-    alike = difference > 2 * float(np.hypot(sem["neighbours"], sem["random"]))
-    return (
-        f"Neighbours in image number share a label {near['same_label']:.0%} of the time, random "
-        f"pairs {rand['same_label']:.0%}: labels cluster by image number, as they would if "
-        "neighbouring numbers were often the same patient, or the same clinic period. Their "
-        f"pixel correlation is {near['correlation']:.3f} against {rand['correlation']:.3f} for "
-        "random pairs: "
-        + ("neighbours do look more alike, so some may be repeat photographs of the same eye."
-           if alike else
-           "at this resolution neighbours look no more alike than random pairs (the difference "
-           "is within two standard errors), which argues against near-duplicate photographs.")
-        + " Neither number identifies patients: that neighbouring numbers are the same patient is "
-        "a possibility these data are consistent with, not a finding. Validation is carved as "
-        "contiguous blocks because that is safe either way: it costs little if neighbours are "
-        "unrelated and keeps related images on one side if they are related."
-    )
-
-
 def grouped_stratified_folds(
     t: np.ndarray, groups: np.ndarray, k: int = 5, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -32,7 +32,7 @@ from glaucoma_lib.report.build_order import ALONE, run_in_order
 from glaucoma_lib.report.pdf import export_pdf
 from glaucoma_lib.report.swap import ReportError, swap_in
 from glaucoma_lib.study.records import package_versions, runtime_info
-from glaucoma_lib.tasks import ONE_BLAS_THREAD, default_jobs
+from glaucoma_lib.tasks import ONE_BLAS_THREAD, default_jobs, stop_with_children
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
@@ -73,6 +73,13 @@ def numbered_notebooks(notebooks_dir: Path) -> list[Path]:
     if not found:
         raise ReportError(f"no notebooks matching {NOTEBOOK_GLOB} in {notebooks_dir}")
     return found
+
+
+def offered_parameters(options: BuildOptions, data_dir: Path) -> dict:
+    """The parameters the build offers every notebook; each gets those it declares. ``jobs``
+    reaches the notebooks only this way (0: every core)."""
+    return {"data_dir": str(data_dir), "seed": options.seed, "quick": options.quick,
+            "full": options.full, "airogs_dir": options.airogs_dir, "jobs": options.jobs}
 
 
 def parameters_for(notebook: Path, offered: dict) -> dict:
@@ -153,9 +160,11 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progress: bool
-                  ) -> tuple[float, float]:
-    """execute_notebook into the build folder (module level, so worker processes can run it).
+def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progress: bool,
+                  environment: dict[str, str] | None = None) -> tuple[float, float]:
+    """execute_notebook into the build folder (module level, so worker processes can run it),
+    its kernel started with ``environment`` (set here, in whichever process runs the notebook:
+    a reused pool worker keeps the environment it was started with).
 
     Kernels get one BLAS thread, except a notebook that runs ALONE (the benchmark, which
     measures threads): the cores are used by notebooks side by side and experiment workers.
@@ -163,7 +172,7 @@ def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progres
     notebook 04's training, ~110 alone), and the numbers no longer depend on the core count.
     """
     threads = {} if notebook.stem in ALONE else ONE_BLAS_THREAD
-    with _environment(**threads):
+    with _environment(**(environment or {}), **threads):
         return execute_notebook(notebook, build / "notebooks" / notebook.name,
                                 parameters_for(notebook, offered), cwd, progress)
 
@@ -223,17 +232,16 @@ def build_report(options: BuildOptions) -> BuildResult:
     (build / "notebooks").mkdir()
     (build / "figures").mkdir()
     print(f"Building the report in {shown(build)} on {describe_data(data_dir)}", flush=True)
-    offered = {"data_dir": str(data_dir), "seed": options.seed, "quick": options.quick,
-               "full": options.full,
-               "airogs_dir": options.airogs_dir, "jobs": options.jobs}
     slots = default_jobs(options.jobs or None)
-    run = functools.partial(_execute_into, build=build, offered=offered,
-                            cwd=options.notebooks_dir, progress=slots == 1)
+    environment = {"GLAUCOMA_FIGURES_DIR": str(build / "figures"),
+                   "GLAUCOMA_TABLES_DIR": str(build / "tables"),
+                   "IPYTHONDIR": str(quiet_kernel_profile(build))}
+    run = functools.partial(_execute_into, build=build,
+                            offered=offered_parameters(options, data_dir),
+                            cwd=options.notebooks_dir, progress=slots == 1,
+                            environment=environment)
     started = time.perf_counter()
-    with _environment(GLAUCOMA_FIGURES_DIR=str(build / "figures"),
-                      GLAUCOMA_TABLES_DIR=str(build / "tables"),
-                      IPYTHONDIR=str(quiet_kernel_profile(build))):
-        timings = run_in_order(notebooks, run, slots)
+    timings = run_in_order(notebooks, run, slots)
     seconds = {nb.name: wall_s for nb, (wall_s, _) in timings.items()}
     cpu_seconds = {nb.name: round(cpu, 1) for nb, (_, cpu) in timings.items()}
     wall = round(time.perf_counter() - started, 1)
@@ -284,8 +292,10 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
                         help="EyePACS-AIROGS-light folder (default: $AIROGS_DATA, "
                              "data/EyePACS-AIROGS-light, else the positive control is skipped)")
     parser.add_argument("--seed", type=int, default=0, help="seed passed to every notebook")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", 0)),
-                        help="worker processes for experiment tasks ($JOBS, else all cores)")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="notebooks side by side and worker processes for experiment tasks, "
+                             "passed to every notebook as its `jobs` parameter (default: every "
+                             "core)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT,
                         help="output root: writes <out>/report/ and <out>/figures/")
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
@@ -296,10 +306,13 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The build; exit code 0, 1 when a notebook failed, 128 + N when stopped by signal N
+    (SIGTERM, SIGINT, SIGHUP), after killing every kernel and worker it started."""
     options = parse_args(argv)
     start = time.perf_counter()
     try:
-        result = build_report(options)
+        with stop_with_children():
+            result = build_report(options)
     except ReportError as err:
         print(f"\nREPORT FAILED: {err}", file=sys.stderr)
         return 1

@@ -14,11 +14,12 @@ cores busy; more cores gain more.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
+
+from glaucoma_lib.tasks import task_pool
 
 SIDE_BY_SIDE = {
     "02_splitting": {"01_data_selection"},
@@ -41,8 +42,9 @@ def needs(notebooks: Sequence[str]) -> dict[str, set[str]]:
 
 
 def run_in_order(notebooks: Sequence[Path], run: Callable[[Path], Any], slots: int) -> dict:
-    """run(notebook) for every notebook, at most `slots` at a time in separate processes, in
-    the order `needs` allows; results by notebook. With one slot, in this process, in order.
+    """run(notebook) for every notebook, at most `slots` at a time in the task pool's worker
+    processes, in the order `needs` allows; results by notebook. With one slot, in this
+    process, in order.
 
     The first failure is raised once the notebooks already running have finished.
     """
@@ -50,17 +52,16 @@ def run_in_order(notebooks: Sequence[Path], run: Callable[[Path], Any], slots: i
         return {nb: run(nb) for nb in notebooks}
     order = needs([nb.stem for nb in notebooks])
     waiting, running, done = list(notebooks), {}, {}
-    context = multiprocessing.get_context("spawn")  # the kernels' environment, not a fork's
-    with ProcessPoolExecutor(slots, mp_context=context) as pool:
-        while waiting or running:
-            for nb in startable(waiting, running, {nb.stem for nb in done}, order, slots):
-                waiting.remove(nb)
-                running[nb] = pool.submit(run, nb)
-            if not running:
-                raise RuntimeError(f"notebooks that can never start: {waiting}")
-            finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
-            for nb in [nb for nb, future in running.items() if future in finished]:
-                done[nb] = _result(running.pop(nb), running)
+    pool = task_pool(slots)
+    while waiting or running:
+        for nb in startable(waiting, running, {nb.stem for nb in done}, order, slots):
+            waiting.remove(nb)
+            running[nb] = pool.submit(run, nb)
+        if not running:
+            raise RuntimeError(f"notebooks that can never start: {waiting}")
+        finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
+        for nb in [nb for nb, future in running.items() if future in finished]:
+            done[nb] = _result(running.pop(nb), running)
     return {nb: done[nb] for nb in notebooks}
 
 

@@ -1,5 +1,6 @@
 """What was checked by eye, stored once as data: the disc detector's clear misses on the G1020
-test images. Notebook 06 lists them; notebook 07 counts them among the cases it shows.
+test images, and the AIROGS sample's. Notebooks 06 and 08 state them (study/sentences.py);
+notebook 07 counts them among the cases it shows.
 
 The audit was of one detector version on G1020's 220 test images (an enlarged contact sheet,
 every detection looked at); if glaucoma_lib/disc.py changes, look again and update this list.
@@ -33,24 +34,6 @@ def audit_applies(test_ids: Iterable[str], synthetic: bool) -> bool:
     return not synthetic and set(AUDITED_MISSES) <= numbers
 
 
-def disc_audit_text(test_ids: list[str], synthetic: bool) -> str:
-    """Notebook 06's hit-rate paragraph, from the audited list and the test images shown."""
-    if not audit_applies(test_ids, synthetic):
-        return ("**Hit rate, counted by eye.** The by-eye audit was made on G1020's test images; "
-                "it does not describe these images.")
-    n, misses = len(test_ids), len(AUDITED_MISSES)
-    hits = n - misses
-    return (
-        f"**Hit rate, counted by eye.** On G1020 every one of the {n} test detections was looked "
-        f"at on an enlarged version of this sheet: **{misses} are clear misses** (the circle is "
-        f"not on the disc: images {', '.join(map(str, AUDITED_MISSES))}) and about "
-        f"{AUDITED_DOUBTFUL} more are doubtful because the disc is barely visible; so "
-        f"**{hits} of {n} hits ({hits / n:.0%})**, {(hits - AUDITED_DOUBTFUL) / n:.0%} counting "
-        "the doubtful ones as misses. The misses are mostly images with a bright glare crescent "
-        "or light leak at the rim of the field, very dark photographs, and large bright lesions."
-    )
-
-
 # EyePACS-AIROGS-light: 60 images drawn at random (numpy default_rng(0).choice over the sorted
 # file names), every detection looked at on an enlarged contact sheet (notebook 08 draws it).
 AIROGS_AUDIT_SAMPLE: tuple[str, ...] = tuple(
@@ -68,18 +51,3 @@ AIROGS_AUDITED_MISSES: tuple[str, ...] = tuple(
     f"EyePACS-TRAIN-{name}.jpg" for name in (
         "NRG-2896 NRG-2946 NRG-3192 NRG-3203 RG-2941 RG-2988 RG-3035 RG-3076 RG-3115 "
         "RG-3145").split())
-
-
-def airogs_audit_text(confidence_of_misses: list[float]) -> str:
-    """Notebook 08's hit-rate paragraph for the by-eye audit of the AIROGS sample, with what the
-    detector's confidence says about the misses among the images shown."""
-    n, misses = len(AIROGS_AUDIT_SAMPLE), len(AIROGS_AUDITED_MISSES)
-    text = (f"**Disc detection on {n} randomly drawn AIROGS images, counted by eye:** "
-            f"{n - misses} of {n} ({(n - misses) / n:.0%}) put the crop on the optic disc; the "
-            f"{misses} misses mostly sit on the bright rim at the edge of the field.")
-    if confidence_of_misses:
-        high = sum(c >= 0.9 for c in confidence_of_misses)
-        text += (f" {high} of the {len(confidence_of_misses)} misses shown have a detector "
-                 "confidence of 0.9 or more" + (", so confidence does not flag them all."
-                                                 if high else "."))
-    return text + " The texture models use every crop, misses included."

@@ -251,7 +251,6 @@ def best_pipeline(table: pd.DataFrame) -> str:
     return str(candidates["pooled AUC"].idxmax())
 
 
-
 # ---------------------------------------------------------------------------- the whole study
 
 
@@ -292,42 +291,3 @@ def oof_record(results: dict) -> dict:
     return {name: {"labels": cv["labels"].astype(int).tolist(),
                    **{p: np.round(cv["oofs"][p], 6).tolist() for p in keep}}
             for name, cv in results["cv"].items()}
-
-
-def _auc_text(row: pd.Series) -> str:
-    return f"{row['pooled AUC']:.3f} ({row['pooled 95% CI']})"
-
-
-def findings(results: dict, airogs_name: str, g1020_name: str, goal: float = 0.70) -> list[str]:
-    """What the positive control shows, one paragraph per entry, from the computed tables."""
-    a, g = (results["cv"][n]["table"] for n in (airogs_name, g1020_name))
-    chosen, nested = results["chosen"], NESTED
-    cnns = [name for name in a.index if name in CNN_RECIPES or "DeepConvNet" in name]
-    lines = [
-        f"On {airogs_name}, whose labels graders gave by looking at each photograph, the same "
-        "code learns: pooled out-of-fold ROC AUC (bootstrap 95% CI) "
-        + "; ".join(f"{n}: {_auc_text(a.loc[n])}" for n in [*cnns, chosen, nested]) + ".",
-        f"By the same procedures on {g1020_name}'s training images: "
-        + "; ".join(f"{n}: {_auc_text(g.loc[n])}" for n in [*cnns, chosen, nested]) + ".",
-        f"The pipeline with the best pooled CV AUC on {airogs_name} is '{chosen}' "
-        f"({a.loc[chosen, 'pooled AUC']:.3f}); it was chosen among {len(a) - 1} candidates on "
-        "these same folds, so that figure is optimistic; the nested row, where the texture "
-        f"settings are chosen inside each training part, is the honest estimate "
-        f"({a.loc[nested, 'pooled AUC']:.3f}). The goal of {goal:.2f} is "
-        f"{'met' if a.loc[nested, 'pooled AUC'] >= goal else 'not met'} by that estimate.",
-    ]
-    curves = results["curves"]
-    for name in (airogs_name, g1020_name):
-        c = curves[curves["data set"] == name]
-        first, last = c.iloc[0], c.iloc[-1]
-        lines.append(f"Learning curve, {name} ('{results['curve_pipeline']}'): AUC "
-                     f"{first['AUC mean']:.3f} with {first['training images']} training images, "
-                     f"{last['AUC mean']:.3f} with {last['training images']}.")
-    for label, row in results["across"].iterrows():
-        lines.append(f"{label}: AUC {row['AUC']:.3f} ({row['95% CI']}) on {row['images']} "
-                     f"images.")
-    lines.append(f"{airogs_name} publishes no patient identifiers, so its folds are stratified "
-                 "by class at random: they cannot keep both eyes of one person, or repeat "
-                 "photographs of one eye, together on one side of a split, and such pairs split "
-                 "across training and held-out images would inflate its numbers.")
-    return lines

@@ -136,10 +136,11 @@ def test_summary(y: np.ndarray, prob: np.ndarray, threshold: float, seed: int = 
 
 def train_seeds(train: DiscData, test: DiscData, config: DiscModelConfig, seeds: list[int],
                 data_dir: str | Path, synthetic: bool, prefix: str = "improved",
-                jobs: int | None = None, scheduler: str | None = None) -> list[dict]:
+                jobs: int | None = None, scheduler: str | None = None,
+                notes: str = "") -> list[dict]:
     """Fit one model per seed on the 800 training images, score the test split once, and write
-    models/<prefix>_seed<s>/ (weights.npz + run record with the test predictions); one task
-    per seed.
+    models/<prefix>_seed<s>/ (weights.npz + run record with the test predictions, and ``notes``,
+    how the model was fitted, in words: sentences.method_note); one task per seed.
 
     With the texture scorer, the disc CNN of the same seed is trained beside it (cnn.npz), for
     comparison and for the explanations of notebook 07; it plays no part in the final score.
@@ -147,14 +148,15 @@ def train_seeds(train: DiscData, test: DiscData, config: DiscModelConfig, seeds:
     checksum = data_checksum(data_dir)
     # Folders named here, not in the workers: a worker's environment may predate this call's.
     run_dirs = [models_dir() / f"{prefix}_seed{seed}" for seed in seeds]
-    tasks = [(train, test, config, seed, run_dir, checksum, data_dir, synthetic)
+    tasks = [(train, test, config, seed, run_dir, checksum, data_dir, synthetic, notes)
              for seed, run_dir in zip(seeds, run_dirs, strict=True)]
     run_tasks(_train_seed, tasks, jobs, scheduler)
     return [read_run_record(run_dir) for run_dir in run_dirs]
 
 
 def _train_seed(train: DiscData, test: DiscData, config: DiscModelConfig, seed: int,
-                run_dir: Path, checksum: str, data_dir: str | Path, synthetic: bool) -> None:
+                run_dir: Path, checksum: str, data_dir: str | Path, synthetic: bool,
+                notes: str) -> None:
     """One seed of train_seeds (a task): fit, score the test split, write the run folder."""
     started = time.perf_counter()
     model, val = fit_model(train, config, seed)
@@ -172,28 +174,8 @@ def _train_seed(train: DiscData, test: DiscData, config: DiscModelConfig, seed: 
                  "predictions": {"image_id": test.ids, "label_true": test.t.tolist(),
                                  "prob_glaucoma": np.round(prob, 6).tolist()}},
         history=json.loads(history.to_json()), timings={"train_seconds": seconds},
-        synthetic=synthetic, data_dir=data_dir, notes=method_note(config),
+        synthetic=synthetic, data_dir=data_dir, notes=notes,
     )
-
-
-def method_note(config: DiscModelConfig) -> str:
-    """How a run's model was fitted, from its configuration (written into its run record)."""
-    if config.scorer == "texture":
-        return (f"texture model on {config.crop_size} px disc crops: {config.texture_kernels} "
-                "random kernels drawn from the seed, logistic regression fitted on all training "
-                "images, threshold from blocked 5-fold out-of-fold predictions; the run's "
-                "history is that of the disc CNN trained beside it for comparison")
-    return (f"disc CNN (scorer {config.scorer}) on {config.crop_size} px disc crops: fitted on "
-            "the first 80% of the training images; epoch, stacker and threshold chosen on the "
-            "last 20% block")
-
-
-def baseline_note(c: float = 0.01) -> str:
-    """How baseline_run fits and thresholds the baseline (for the notebooks' method sentences)."""
-    val = split.VALIDATION_FRACTION
-    return (f"disc colour/texture statistics with a logistic regression (C = {c:g}) fitted on "
-            f"the first {1 - val:.0%} of the training images; threshold (Youden's J) on the last "
-            f"contiguous {val:.0%} block")
 
 
 def baseline_run(train: DiscData, test: DiscData, c: float = 0.01) -> dict:
@@ -293,28 +275,6 @@ def leakage_permutations(data: DiscData, config: DiscModelConfig, seed: int = 0,
     table["gap (blocked - random)"] = (table["blocked fold AUC mean"]
                                        - table["random fold AUC mean"])
     return table
-
-
-def leakage_text(table: pd.DataFrame) -> str:
-    """The gap over permutations in words: mean, spread and range; no cause is claimed."""
-    gap = table["gap (blocked - random)"]
-    low, high = np.percentile(gap, [2.5, 97.5])
-    verdict = ("The range includes zero: over these permutations random image-level folds do "
-               "not score measurably higher than blocked folds for this model; this shows no "
-               "leakage inflation here, not why there is none."
-               if low <= 0 <= high else
-               "Random image-level folds score higher than blocked folds across the central 95% "
-               "of permutations: image-level CV inflates this model's score."
-               if high < 0 else
-               "Blocked folds score higher than random folds across the central 95% of "
-               "permutations.")
-    return (f"Over {len(gap)} random fold assignments (permutation seeds "
-            f"{table['permutation seed'].min()}–{table['permutation seed'].max()}), blocked minus "
-            f"random mean fold AUC is {gap.mean():+.3f} (sd {gap.std(ddof=1):.3f} over "
-            f"permutations; central 95% of permutations {low:+.3f} to {high:+.3f}); blocked "
-            f"folds: {table['blocked fold AUC mean'].iloc[0]:.3f}. The spread is that of the "
-            "fold assignment only; it does not include the sampling uncertainty of the images. "
-            + verdict)
 
 
 def run_weights(record: dict, name: str = WEIGHTS_FILE) -> Path:

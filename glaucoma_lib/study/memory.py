@@ -16,13 +16,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
 from glaucoma_lib.data.loading import find_data_dir, image_path, read_labels
-from glaucoma_lib.tasks import ONE_BLAS_THREAD
+from glaucoma_lib.tasks import ONE_BLAS_THREAD, default_jobs, task_pool
 
 # VmHWM is the peak of this process's own address space; getrusage's ru_maxrss is not, because
 # Linux carries the parent's peak over a fork + exec.
@@ -80,9 +79,11 @@ def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
     return out
 
 
-def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
-    """Peak memory (MB) of each case, one row each. The cases run side by side, one process
-    each with one BLAS thread: a process's peak is its own, whatever runs beside it."""
+def measure(data_dir: str | None = None, quick: bool = False,
+            jobs: int | None = None) -> pd.DataFrame:
+    """Peak memory (MB) of each case, one row each. The cases run ``jobs`` at a time (default:
+    every core), each in its own process with one BLAS thread: a process's peak is its own,
+    whatever runs beside it."""
     folder, _ = find_data_dir(data_dir)
     folder = str(folder)
     sizes = (20, 100) if quick else (50, 250)  # five times the images: the same peak if streamed
@@ -97,8 +98,8 @@ def measure(data_dir: str | None = None, quick: bool = False) -> pd.DataFrame:
             images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
             cases.append((f"predict a folder of {n} images", "prediction",
                           _PREDICT.format(folder=str(images))))
-        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-            peaks = list(pool.map(peak_rss_mb, [code for _, _, code in cases]))
+        peaks = list(task_pool(default_jobs(jobs)).map(peak_rss_mb,
+                                                       [code for _, _, code in cases]))
     rows = [(case, kind, peak) for (case, kind, _), peak in zip(cases, peaks, strict=True)]
     return pd.DataFrame(rows, columns=["case", "kind", "peak_MiB"]).round(1)
 

@@ -1,5 +1,6 @@
-"""The original study beside our runs: what it reported, the same tables and plots for each of
-notebook 04's runs, the side-by-side table, and the findings written from the run records.
+"""The original study beside our runs: what it reported, the per-epoch table of each of notebook
+04's runs, and the side-by-side table (the findings in words are in study/sentences.py, the
+figures in report/runs.py).
 
 The original's numbers are typed once, in ORIGINAL_REPORTED; ours always come from run records.
 """
@@ -8,14 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from glaucoma_lib.data.loading import load_images
 from glaucoma_lib.data.split import ORIGINAL_N_TEST
-from glaucoma_lib.report import captions, plots
-from glaucoma_lib.study.records import history_frame, iteration_loss_frame
+from glaucoma_lib.study.records import history_frame
 from glaucoma_lib.study.reproduce import RUNS
 
 # What the original study reported (shared/seed/original_report_ko.txt), typed once here so the
@@ -44,16 +42,12 @@ def _pct(value: float | None) -> str:
     return "not measured" if value is None or np.isnan(value) else f"{100 * value:.2f}%"
 
 
-def _whole_pct(value: float) -> str:
-    return f"{value:.0%}"
-
-
 def _loss(value: float) -> str:
     return f"{value:.4f}"
 
 
-def _span(values: list, fmt=_pct) -> str:
-    """'78.00%' when every value is the same, else '70.00% – 78.00%'."""
+def span(values: list, fmt=_pct) -> str:
+    """'78.00%' when every value is the same, else '70.00% – 78.00%' (tables and sentences)."""
     values = [v for v in values if v is not None]
     if not values:
         return "not measured"
@@ -80,9 +74,9 @@ def _run_column(record: dict[str, Any]) -> list[str]:
     evaluated = record["config"].get("evaluate_sample_num_per_epoch")
     train, test = m["pairing"]["train"], m["pairing"]["test"]
     return [
-        _span(h["train_acc"]),
-        _span(h["test_acc"]),
-        _span(h["epoch_loss"], _loss),
+        span(h["train_acc"]),
+        span(h["test_acc"]),
+        span(h["epoch_loss"], _loss),
         f"{evaluated} of each split" if evaluated else "all images",
         _original_final(m),
         _pct(scored["accuracy"]),
@@ -104,7 +98,7 @@ def comparison_table(original: dict[str, Any], fixed: dict[str, Any]) -> pd.Data
     reported = [
         f"{_pct(rep['train_acc_per_epoch'])} every epoch",
         f"{_pct(rep['test_acc_per_epoch'])} every epoch",
-        _span(list(rep["epoch_loss"]), _loss),
+        span(list(rep["epoch_loss"]), _loss),
         f"{rep['samples_evaluated_per_epoch']} of each split",
         _pct(rep["final_test_acc"]),
         NOT_COMPUTED,
@@ -161,206 +155,3 @@ def accuracy_table(record: dict[str, Any]) -> pd.DataFrame:
         "test: always healthy": baseline["test_evaluated"],
     })
     return (100 * table).round(2)
-
-
-def final_accuracy_text(record: dict[str, Any]) -> str:
-    """The final test accuracy as the run scored itself and against the true labels."""
-    scored, true = record["metrics"]["as_scored"], record["metrics"]["true_labels"]
-    return (
-        f"Final test accuracy on all {scored['n']} test images, labels as this run paired them: "
-        f"{scored['accuracy']:.2%} (always healthy: {scored['always_healthy_accuracy']:.2%})\n"
-        f"Against the true labels: {true['accuracy']:.2%} "
-        f"(always healthy: {true['always_healthy_accuracy']:.2%}); "
-        f"sensitivity {true['sensitivity']:.2%}, specificity {true['specificity']:.2%} "
-        f"at probability threshold {true['threshold']}"
-    )
-
-
-def mistakes_figure(record: dict[str, Any], label: str, folder, synthetic: bool, n: int = 18):
-    """The n most confident mistakes (true colours), with the run's own pairing when it differs."""
-    ids, y_true, y_scored, prob = predictions(record)
-    wrong = np.flatnonzero((prob >= 0.5).astype(int) != y_true)
-    worst = wrong[np.argsort(-np.abs(prob[wrong] - y_true[wrong]))][:n]
-    names = np.array(plots.CLASS_NAMES)
-    captions = [
-        f"{ids[i]}\ntrue: {names[y_true[i]]}, predicted: {names[int(prob[i] >= 0.5)]}\n"
-        f"p(glaucoma) = {prob[i]:.2f}"
-        + (f"\n(paired label: {names[y_scored[i]]})" if y_scored[i] != y_true[i] else "")
-        for i in worst
-    ]
-    images = (load_images(folder, list(ids[worst]), 128) if len(worst)
-              else np.zeros((0, 3, 128, 128), np.uint8))
-    text = (f"{len(wrong)} of {len(ids)} test images misclassified; the {len(worst)} most "
-            "confident mistakes are shown (true colours, whatever the run's input pipeline did "
-            "to them).")
-    fig = plots.plot_image_grid(images, captions, synthetic,
-                                title=f"Most confident mistakes: {label}")
-    return fig, text
-
-
-def show_run(record: dict[str, Any], key: str, label: str, synthetic: bool,
-             seed: int = 0) -> None:
-    """Notebook 05's section for one run: the original's plots (accuracy and loss per epoch),
-    then what it lacked (baseline, confusion matrix, ROC with CI); figures saved as
-    training_<key> and test_<key>."""
-    history = history_frame(record)
-    baseline = record["metrics"]["always_healthy_per_epoch"]["test_evaluated"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    plots.plot_accuracy_per_epoch(history[["epoch", "train_acc", "test_acc"]], synthetic,
-                                  title=f"Accuracy per epoch: {label}", baseline=baseline,
-                                  ax=axes[0])
-    plots.plot_loss_per_epoch(record["history"]["train_loss"],
-                              record["history"]["iter_per_epoch"], synthetic,
-                              title=f"Training loss: {label}", ax=axes[1])
-    captions.figure(fig, f"training_{key}",
-                    f"Training of the {label}: accuracy per epoch as the run measured it, with "
-                    "the always-healthy score of the same images (dashed), and every mini-batch "
-                    "loss with the epoch means.")
-    print(final_accuracy_text(record))
-    _, y_true, _, prob = predictions(record)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    plots.plot_confusion(y_true, (prob >= 0.5).astype(int), synthetic,
-                         title=f"Confusion (true labels): {key}", ax=axes[0])
-    plots.plot_roc(y_true, prob, synthetic, title=f"ROC (true labels): {key}", label=key,
-                   seed=seed, ax=axes[1])
-    captions.figure(fig, f"test_{key}",
-                    f"The {label} on the test split, against the labels paired by file name: "
-                    "confusion matrix at probability 0.5, and ROC curve with its AUC and "
-                    "bootstrap 95% interval.")
-
-
-def show_run_details(record: dict[str, Any], key: str, label: str, folder,
-                     synthetic: bool) -> None:
-    """The appendix part of a run: the original's per-epoch tables (the per-iteration losses as
-    CSV) and the most confident mistakes."""
-    captions.table(accuracy_table(record), f"accuracy_{key}",
-                   f"Accuracy per epoch (%) of the {label}, beside the always-healthy score of "
-                   "the same images.")
-    losses = iteration_loss_frame(record)
-    spread = losses.drop(columns="mean")
-    summary = pd.DataFrame({"mean": losses["mean"], "min": spread.min(axis=1),
-                            "max": spread.max(axis=1)}).round(4)
-    captions.table(summary, f"loss_{key}",
-                   f"Training loss per epoch of the {label}: mean, smallest and largest "
-                   "mini-batch loss.", csv=losses.round(4))
-    fig, text = mistakes_figure(record, label, folder, synthetic)
-    captions.figure(fig, f"misclassified_{key}", text)
-
-
-def _compared(value: float, reference: float) -> str:
-    return "below" if value < reference else "equal to" if value == reference else "above"
-
-
-def _answers_healthy(summary: dict[str, Any]) -> bool:
-    """True when a run called every test eye healthy (no glaucoma found, no false alarm)."""
-    return summary["sensitivity"] == 0 and summary["specificity"] == 1
-
-
-def _pairing_sentence(record: dict[str, Any]) -> str:
-    """How the faithful run's labels were paired: other images' labels vs the wrong class."""
-    train, test = (record["metrics"]["pairing"][k] for k in ("train", "test"))
-    listing = ("a sorted directory listing (the raw os.listdir order on the original's machine "
-               "is unknown; notebook 02 counts both)"
-               if record["config"]["pairing"] == "listing_order" else "file name")
-    return (
-        f"Pairing images with labels by {listing}, the faithful reproduction gave "
-        f"{train['n_other_image_label']} of its {train['n_images']} training images another "
-        f"image's label; {train['n_wrong_class']} of them "
-        f"({train['n_wrong_class'] / train['n_images']:.0%}) got the wrong class (test images: "
-        f"{test['n_other_image_label']} and {test['n_wrong_class']} of {test['n_images']}). It "
-        "also fed the network pixels reshaped instead of transposed."
-    )
-
-
-def _original_final_sentence(o: dict[str, Any]) -> str:
-    """The faithful run's final accuracy computed the original's way, and what it equals."""
-    a = o["original_final_accuracy"]
-    return (
-        f"Scored the way the original scored its final accuracy (accuracy(x, t, batch_size="
-        f"{a['batch_size']}) counts whole batches only, int({a['divided_by']}/{a['batch_size']})"
-        f" × {a['batch_size']} = {a['scored']} images, and divides the count by "
-        f"{a['divided_by']}), it reaches {a['correct']}/{a['divided_by']} = {a['accuracy']:.2%}; "
-        f"answering 'healthy' for every eye scores {a['always_healthy_correct']}/"
-        f"{a['divided_by']} = {a['always_healthy_accuracy']:.2%} that way (the healthy eyes among "
-        f"the first {a['scored']} test labels as paired). The original reported "
-        f"{ORIGINAL_REPORTED['final_test_acc']:.2%}."
-    )
-
-
-def _every_number_is_the_floor(record: dict[str, Any]) -> bool:
-    """Whether each accuracy the original reported equals what answering 'healthy' for every eye
-    scores in the faithful run, under the original's own evaluation bugs."""
-    o, h, rep = record["metrics"], record["history"], ORIGINAL_REPORTED
-    floor, final = o["always_healthy_per_epoch"], o.get("original_final_accuracy")
-    return (final is not None and _answers_healthy(o["as_scored"])
-            and {round(a, 4) for a in h["train_acc"]}
-            == {round(floor.get("train_evaluated", -1), 4), rep["train_acc_per_epoch"]}
-            and {round(a, 4) for a in h["test_acc"]}
-            == {round(floor["test_evaluated"], 4), rep["test_acc_per_epoch"]}
-            and round(final["always_healthy_accuracy"], 4) == rep["final_test_acc"])
-
-
-def _fixed_sentences(f: dict[str, Any]) -> list[str]:
-    """What the fixed run shows, including whether it too answers 'healthy' for every eye."""
-    t = f["true_labels"]
-    lines = [
-        f"The fixed pipeline reaches {t['accuracy']:.2%} accuracy (always healthy: "
-        f"{t['always_healthy_accuracy']:.2%}), ROC AUC {t['auc']:.3f} (95% CI "
-        f"{t['auc_ci_low']:.3f}–{t['auc_ci_high']:.3f}), sensitivity {t['sensitivity']:.0%} and "
-        f"specificity {t['specificity']:.0%} at threshold 0.5."
-    ]
-    if _answers_healthy(t):
-        lines.append("The fixed run, too, answers 'healthy' for every eye: the bugs explain the "
-                     "numbers the original reported, not why its network learned nothing; with "
-                     "them fixed, this network with the original settings still learns no rule "
-                     "that finds a glaucoma eye.")
-    if t["auc_ci_low"] > 0.5:
-        lines.append("Its AUC interval lies above 0.5: once the bugs are fixed the network ranks "
-                     "glaucoma above healthy eyes better than chance.")
-    else:
-        lines.append("Its AUC interval still includes 0.5: even with the bugs fixed, this small "
-                     "network with the original settings cannot be shown to beat chance.")
-    if t["accuracy"] <= t["always_healthy_accuracy"]:
-        lines.append("Its accuracy does not beat always answering 'healthy': accuracy alone is "
-                     "the wrong yardstick for a screening test on this class balance.")
-    return lines
-
-
-def findings(original: dict[str, Any], fixed: dict[str, Any], synthetic: bool) -> list[str]:
-    """What the evidence shows, one sentence group per paragraph, from the two run records."""
-    o = original["metrics"]
-    o_hist = original["history"]
-    floor = o["always_healthy_per_epoch"]
-    flat_is_floor = (set(o_hist["train_acc"]) == {floor.get("train_evaluated")}
-                     and set(o_hist["test_acc"]) == {floor["test_evaluated"]})
-    n_eval = original["config"]["evaluate_sample_num_per_epoch"]
-    as_built_floor = o["as_scored"]["always_healthy_accuracy"]
-    lines = [
-        _pairing_sentence(original),
-        f"Measured on the first {n_eval} images of each split, its accuracy per epoch was "
-        f"{_span(o_hist['train_acc'], _whole_pct)} (train) and "
-        f"{_span(o_hist['test_acc'], _whole_pct)} (test); always answering 'healthy' on those same "
-        f"images scores "
-        f"{floor.get('train_evaluated', 0):.0%} and {floor['test_evaluated']:.0%}."
-        + (" The flat curves are exactly the class balance of those images: the score of a "
-           "network that answers 'healthy' for every eye." if flat_is_floor else ""),
-        _original_final_sentence(o),
-        f"On all {o['as_scored']['n']} test images it reaches {o['as_scored']['accuracy']:.2%} "
-        f"against its own labels, {_compared(o['as_scored']['accuracy'], as_built_floor)}"
-        f" the {as_built_floor:.2%} of always answering 'healthy' (a baseline the original "
-        "never computed).",
-    ]
-    if _every_number_is_the_floor(original):
-        lines.append(
-            f"Every accuracy the original reported ({ORIGINAL_REPORTED['train_acc_per_epoch']:.0%}"
-            f" train and {ORIGINAL_REPORTED['test_acc_per_epoch']:.0%} test in every epoch, "
-            f"{ORIGINAL_REPORTED['final_test_acc']:.2%} final) is what answering 'healthy' for "
-            "every eye scores under its own bugs.")
-    lines.append(
-        f"Against the true labels its ROC AUC is {o['true_labels']['auc']:.3f} (95% CI "
-        f"{o['true_labels']['auc_ci_low']:.3f}–{o['true_labels']['auc_ci_high']:.3f}) with "
-        f"sensitivity {o['true_labels']['sensitivity']:.0%}.")
-    lines += _fixed_sentences(fixed["metrics"])
-    if synthetic:
-        lines.insert(0, "SYNTHETIC DATA — these sentences describe made-up images, not G1020.")
-    return lines

@@ -4,17 +4,15 @@ The faithful run reproduces the original's faults only through the library's nam
 (pairing="listing_order", channel_order="hwc_reshape", 50 samples evaluated per epoch, and a final
 accuracy over whole batches of 50 divided by all test images); the fixed run pairs by file name,
 transposes, and evaluates every image. Both records state how many images got another image's
-label and how many the wrong class. The two runs train side by
-side in separate processes, one BLAS thread each: on the 2-core target machine that is about
+label and how many the wrong class. The two runs train side by side in the task pool's worker
+processes (glaucoma_lib.tasks), one BLAS thread each: on the 2-core target machine that is about
 twice as fast as one after the other, and a fixed thread count keeps every number bit-identical
 from build to build.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from glaucoma_lib.nn.network import DeepConvNet, NetworkConfig
 from glaucoma_lib.nn.train import Trainer, evaluate_epochs
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.study.records import save_run
-from glaucoma_lib.tasks import default_jobs
+from glaucoma_lib.tasks import default_jobs, task_pool
 
 QUICK_TRAIN, QUICK_TEST = 120, 40
 SCORE_CHUNKS = 4  # chunks of epochs scored as separate tasks: enough to keep both cores busy
@@ -203,8 +201,8 @@ def train_runs(
     settings: Settings, runs: dict[str, RunSpec] = RUNS, models_root: Path | None = None,
     jobs: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Train every run, in `jobs` processes (default: $JOBS, else every core); records by run
-    name, the same with any number of jobs.
+    """Train every run, in `jobs` worker processes (default: every core); records by run name,
+    the same with any number of jobs.
 
     A run that scores every image after every epoch (the fixed one) spends ~40% of its time
     scoring, so with more than one core it trains first and keeping each epoch's weights, and
@@ -216,25 +214,23 @@ def train_runs(
     if workers == 1:
         return {run: train_run(run, spec, settings, root) for run, spec in runs.items()}
     later = [run for run, spec in runs.items() if spec.evaluate_sample_num_per_epoch is None]
-    context = multiprocessing.get_context("spawn")  # no fork of a kernel with live BLAS threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        whole = {run: pool.submit(train_run, run, spec, settings, root)
-                 for run, spec in runs.items() if run not in later}
-        trained = {run: pool.submit(train_weights, runs[run], settings) for run in later}
-        records = {}
-        for run in later:
-            history, weights, seconds = trained[run].result()
-            chunks = [c for c in np.array_split(np.arange(len(weights)), SCORE_CHUNKS) if len(c)]
-            parts = [pool.submit(score_weights, runs[run], settings, [weights[i] for i in c])
-                     for c in chunks]
-            scores = [epoch for part in parts for epoch in part.result()]
-            history.set_scores("train", [train for train, _ in scores])
-            history.set_scores("test", [test for _, test in scores])
-            with threadpool_limits(limits=1):
-                network = _network(settings)
-                network.set_state_arrays(weights[-1])
-                records[run] = _save(run, runs[run], settings, root,
-                                     load_run_data(runs[run], settings), network, history,
-                                     seconds)
-        records.update({run: future.result() for run, future in whole.items()})
+    pool = task_pool(workers)
+    whole = {run: pool.submit(train_run, run, spec, settings, root)
+             for run, spec in runs.items() if run not in later}
+    trained = {run: pool.submit(train_weights, runs[run], settings) for run in later}
+    records = {}
+    for run in later:
+        history, weights, seconds = trained[run].result()
+        chunks = [c for c in np.array_split(np.arange(len(weights)), SCORE_CHUNKS) if len(c)]
+        parts = [pool.submit(score_weights, runs[run], settings, [weights[i] for i in c])
+                 for c in chunks]
+        scores = [epoch for part in parts for epoch in part.result()]
+        history.set_scores("train", [train for train, _ in scores])
+        history.set_scores("test", [test for _, test in scores])
+        with threadpool_limits(limits=1):
+            network = _network(settings)
+            network.set_state_arrays(weights[-1])
+            records[run] = _save(run, runs[run], settings, root,
+                                 load_run_data(runs[run], settings), network, history, seconds)
+    records.update({run: future.result() for run, future in whole.items()})
     return {run: records[run] for run in runs}

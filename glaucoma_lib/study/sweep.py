@@ -1,15 +1,17 @@
 """Small exploratory sweep of the improved model, scored by blocked 5-fold CV on the 800 training
 images only (the test split is never read). Too slow for the report build: run it with
 ``make sweep`` / ``python -m glaucoma_lib.study.sweep`` (``--jobs N`` local processes or
-``--scheduler tcp://HOST:PORT`` for a Dask cluster; the numbers are the same either way). The
-table is committed under report/sweep/ with the data checksum it was made on; notebook 06 shows
-it with that provenance.
+``--scheduler tcp://HOST:PORT`` for a Dask cluster; the numbers are the same either way; a
+scheduler that is malformed, does not answer or has no workers is one line on stderr and exit
+code 3, before any data are loaded). The table is committed under report/sweep/ with the data
+checksum it was made on; notebook 06 shows it with that provenance.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,7 +27,13 @@ from glaucoma_lib.models.disc_model import DiscData, DiscModelConfig, load_disc_
 from glaucoma_lib.nn.atomic import atomic_write
 from glaucoma_lib.paths import REPORT_DIR
 from glaucoma_lib.study.experiments import cv_fold, cv_table, cv_tasks
-from glaucoma_lib.tasks import SCHEDULER_ENV, run_tasks
+from glaucoma_lib.tasks import (
+    EXIT_SCHEDULER,
+    SCHEDULER_ENV,
+    SchedulerError,
+    check_scheduler,
+    run_tasks,
+)
 
 SWEEP_FILE = "improved_sweep.csv"
 
@@ -80,7 +88,9 @@ def run_sweep(data_dir=None, names: list[str] | None = None, seed: int = 0,
               out: Path | None = None, jobs: int | None = None,
               scheduler: str | None = None) -> pd.DataFrame:
     """Blocked-CV AUC of each candidate, every (candidate, fold) unit a task; the CSV keeps rows
-    of candidates not rerun this time. "seconds" is the sum of a candidate's fold tasks."""
+    of candidates not rerun this time. "seconds" is the sum of a candidate's fold tasks. A named
+    Dask scheduler is checked first (SchedulerError), before the data are loaded."""
+    scheduler = check_scheduler(scheduler)
     data_dir, _ = find_data_dir(data_dir)
     out = out or sweep_path()
     names = names or list(CANDIDATES)
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help=f"CSV to write (default: {sweep_path()})")
     parser.add_argument("--jobs", type=_positive, default=None,
-                        help="local worker processes (default: $JOBS, else every core)")
+                        help="local worker processes (default: every core)")
     parser.add_argument("--scheduler", default=None,
                         help=f"Dask scheduler, e.g. tcp://HOST:8786 (default: ${SCHEDULER_ENV})")
     parser.add_argument("names", nargs="*", help=f"candidates (default all): {list(CANDIDATES)}")
@@ -131,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.names) - set(CANDIDATES)
     if unknown:
         parser.error(f"unknown candidates {sorted(unknown)}; known: {list(CANDIDATES)}")
-    run_sweep(args.data_dir, args.names or None, args.seed, args.out, args.jobs, args.scheduler)
+    try:
+        run_sweep(args.data_dir, args.names or None, args.seed, args.out, args.jobs,
+                  args.scheduler)
+    except SchedulerError as err:
+        print(f"sweep: {err}", file=sys.stderr)
+        return EXIT_SCHEDULER
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Notebook 06/07 sentences are generated from tables and records: check them on small inputs."""
+"""The notebooks' sentences are generated from tables and records: check them on small inputs."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from conftest import TINY
 
 from glaucoma_lib.models.disc_model import DiscModelConfig
-from glaucoma_lib.study import narrative
+from glaucoma_lib.study import sentences
 from glaucoma_lib.study.audit import AUDITED_MISSES
 
 INFO = {"finished": "2026-11-30 16:05 UTC",
@@ -17,17 +17,17 @@ SWEEP = pd.DataFrame({"name": ["a", "b", "t"], "cv_auc_mean": [0.466, 0.522, 0.5
 
 
 def test_sweep_text_takes_the_cnn_range_from_the_table_and_names_its_provenance():
-    text = narrative.sweep_text(SWEEP, INFO, same_data=True)
+    text = sentences.sweep_text(SWEEP, INFO, same_data=True)
     assert "The 2 CNN variants scored 0.466–0.522" in text and "t 0.580" in text
     assert "took 30 minutes" in text and "2026-11-30 16:05 UTC" in text
     assert "rows of candidates not named" in text and "other data" not in text
-    assert "other data" in narrative.sweep_text(SWEEP, INFO, same_data=False)
+    assert "other data" in sentences.sweep_text(SWEEP, INFO, same_data=False)
 
 
 def test_sweep_text_says_which_rows_are_older_than_the_last_run():
-    partial = narrative.sweep_text(SWEEP, {**INFO, "rerun": ["t"]}, same_data=True)
+    partial = sentences.sweep_text(SWEEP, {**INFO, "rerun": ["t"]}, same_data=True)
     assert "it keeps a, b from earlier runs" in partial
-    whole = narrative.sweep_text(SWEEP, {**INFO, "rerun": ["a", "b", "t"]}, same_data=True)
+    whole = sentences.sweep_text(SWEEP, {**INFO, "rerun": ["a", "b", "t"]}, same_data=True)
     assert "Every row comes from one run of `make sweep`, finished 2026-11-30 16:05 UTC." in whole
     assert "earlier runs" not in whole
 
@@ -36,24 +36,24 @@ def test_ideas_text_names_ideas_above_chance_in_every_fold():
     ideas = pd.DataFrame({"idea": ["x", "y"], "cv_auc_mean": [0.52, 0.58],
                           "cv_auc_std": [0.04, 0.02],
                           "fold_aucs": ["0.45 0.60 0.51", "0.55 0.60 0.59"]})
-    assert narrative.ideas_text(ideas) == ("Above 0.5 in every fold: y. Best mean: y "
+    assert sentences.ideas_text(ideas) == ("Above 0.5 in every fold: y. Best mean: y "
                                            "(0.580 ± 0.020).")
 
 
 def test_forking_paths_states_the_unrecorded_settings_from_the_configuration():
-    text = narrative.forking_paths_text(DiscModelConfig(), 12, 6)
+    text = sentences.forking_paths_text(DiscModelConfig(), 12, 6)
     assert "C = 0.001, 150 kernels of size 5, dilations (1, 2, 3)" in text
     assert "12 sweep rows and 6 fast ideas" in text and "no record" in text
 
 
 def test_explanation_text_counts_audited_misses_among_the_cases_shown():
     ids = [f"image_{AUDITED_MISSES[0]}.jpg", "image_9000.jpg", f"image_{AUDITED_MISSES[1]}.jpg"]
-    text = narrative.explanation_text(DiscModelConfig(), ids, np.array([True, True, False]),
+    text = sentences.explanation_text(DiscModelConfig(), ids, np.array([True, True, False]),
                                       0.5123, applies=True)
     assert "disc CNN trained beside it" in text and "0.512" in text
     assert f"2 confident correct cases shown: 1 (image_{AUDITED_MISSES[0]}.jpg)" in text
     assert "1 confident wrong" in text
-    own = narrative.explanation_text(TINY, ids, np.ones(3, bool), 0.5, applies=False)
+    own = sentences.explanation_text(TINY, ids, np.ones(3, bool), 0.5, applies=False)
     assert own == "The maps are those of the final scorer."
 
 
@@ -61,11 +61,11 @@ def test_confidence_text_reads_the_table():
     table = pd.DataFrame({"images": [185, 35], "ROC AUC": [0.496, 0.603]},
                          index=["confidence >= 0.8", "confidence < 0.8"])
     ids = [f"image_{n}.jpg" for n in AUDITED_MISSES[:2]] + ["image_9000.jpg"]
-    text = narrative.confidence_text(table, ids, np.array([0.1, 0.9, 0.1]), 0.8, applies=True)
+    text = sentences.confidence_text(table, ids, np.array([0.1, 0.9, 0.1]), 0.8, applies=True)
     assert text.startswith("ROC AUC 0.496 on the 185 test images with detector confidence >= "
                            "0.8; 0.603 on the 35 test images with detector confidence < 0.8.")
     table.loc["confidence < 0.8", "ROC AUC"] = np.nan
-    assert "not measurable on the 35 test images" in narrative.confidence_text(
+    assert "not measurable on the 35 test images" in sentences.confidence_text(
         table, ids, np.ones(3), 0.8, applies=False)
     assert f"Of the {len(AUDITED_MISSES)} audited misses, 1 have confidence below 0.8." in text
 
@@ -83,7 +83,7 @@ def test_evaluation_findings_from_the_summaries(synthetic):
     table = pd.DataFrame({"model fold AUC mean": [0.555]}, index=["blocked"])
     ids = [f"image_{n}.jpg" for n in AUDITED_MISSES] + [f"image_{4000 + i}.jpg"
                                                        for i in range(199)]
-    lines = narrative.evaluation_findings(summary, {"test": {"auc": 0.496}}, table, study, 220,
+    lines = sentences.evaluation_findings(summary, {"test": {"auc": 0.496}}, table, study, 220,
                                           "LEAK", "texture", ids, synthetic)
     text = " ".join(lines)
     assert "ROC AUC is 0.510 ± 0.010" in text and "below the 71.4%" in text
