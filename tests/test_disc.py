@@ -129,17 +129,3 @@ def test_crop_sets_cut_a_repeated_size_once_and_return_it_in_every_place(
     assert sorted(cuts) == [(64, 8)] * 4 + [(160, 16)] * 4  # each image cut once per size
     assert [x.shape for x, _ in sets] == [(4, 3, 8, 8), (4, 3, 16, 16), (4, 3, 8, 8)]
     assert sets[0][0] is sets[2][0]  # one array for the size asked twice, not two copies
-
-
-def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
-    thumbs = np.random.default_rng(0).integers(0, 255, (7, 24, 24, 3), dtype=np.uint8)
-    table = pd.DataFrame({"x": np.arange(7) * 10.0, "y": 50.0, "radius": 20.0})
-    fig = disc.contact_sheet(thumbs, table, 0.25, cols=3, labels=[f"n{k}" for k in range(7)])
-    (ax,) = fig.axes
-    sheet = ax.images[0].get_array()
-    assert sheet.shape == (3 * (24 + 4), 3 * (24 + 0), 3)
-    np.testing.assert_array_equal(sheet[28 + 4 : 28 + 28, 24:48], thumbs[4])  # row 1, column 1
-    assert (sheet[2 * 28 :, 24:] == 255).all()  # the two empty places stay white
-    (circles,) = ax.collections
-    assert len(circles.get_paths()) == 7
-    assert [t.get_text() for t in ax.texts] == [f"n{k}" for k in range(7)]

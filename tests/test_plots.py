@@ -1,12 +1,17 @@
 """Figures carry the synthetic banner, save atomically, are shown as saved, and accept the
 library's array layouts."""
 
+import subprocess
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from glaucoma_lib import metrics
+from glaucoma_lib.paths import PROJECT_ROOT
 from glaucoma_lib.report import captions, plots
 
 
@@ -56,12 +61,9 @@ def test_every_plot_gets_the_banner():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 60)
     prob = np.clip(rng.random(60) * 0.7 + 0.2 * y, 0, 1)
-    frame = pd.DataFrame({"epoch": [1, 2], "train_acc": [0.6, 0.7], "test_acc": [0.5, 0.6]})
     figs = [
-        plots.plot_accuracy_per_epoch(frame, True, baseline=0.7),
-        plots.plot_loss_per_epoch(rng.random(32), 16, True),
         plots.plot_confusion(y, (prob > 0.5).astype(int), True),
-        plots.plot_roc(y, prob, True, n_boot=50),
+        plots.plot_roc(y, prob, (0.7, 0.6, 0.8), True),
         plots.plot_reliability(y, prob, True),
         plots.plot_leakage_permutations(pd.DataFrame({
             "permutation seed": [0, 1], "random fold AUC mean": [0.5, 0.6],
@@ -86,3 +88,49 @@ def test_image_grid_handles_empty_and_mismatch():
     plots.plot_image_grid(np.zeros((0, 3, 8, 8)), [], False)
     with pytest.raises(ValueError, match="captions"):
         plots.plot_image_grid(np.zeros((2, 3, 8, 8)), ["one"], False)
+
+
+def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
+    thumbs = np.random.default_rng(0).integers(0, 255, (7, 24, 24, 3), dtype=np.uint8)
+    table = pd.DataFrame({"x": np.arange(7) * 10.0, "y": 50.0, "radius": 20.0})
+    fig = plots.plot_contact_sheet(thumbs, table, 0.25, cols=3, labels=[f"n{k}" for k in range(7)])
+    (ax,) = fig.axes
+    sheet = ax.images[0].get_array()
+    assert sheet.shape == (3 * (24 + 4), 3 * (24 + 0), 3)
+    np.testing.assert_array_equal(sheet[28 + 4 : 28 + 28, 24:48], thumbs[4])  # row 1, column 1
+    assert (sheet[2 * 28 :, 24:] == 255).all()  # the two empty places stay white
+    (circles,) = ax.collections
+    assert len(circles.get_paths()) == 7
+    assert [t.get_text() for t in ax.texts] == [f"n{k}" for k in range(7)]
+
+
+def test_the_roc_legend_quotes_the_recorded_interval_not_a_new_bootstrap():
+    """The interval in the legend is the run record's (screening_summary, seed 0), whatever seed
+    the build runs with: figure and tables quote one number."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 80)
+    prob = np.clip(rng.random(80) * 0.6 + 0.3 * y, 0, 1)
+    summary = metrics.screening_summary(y, prob)
+    recorded = (summary["auc"], summary["auc_ci_low"], summary["auc_ci_high"])
+    fig = plots.plot_rocs({"run": (y, prob, recorded)}, False, "ROC")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[0] == (f"run: AUC {recorded[0]:.3f} (95% CI {recorded[1]:.3f}–"
+                         f"{recorded[2]:.3f})")
+    other_seed = metrics.bootstrap_ci(y, prob, metrics.roc_auc, seed=1)
+    assert f"{other_seed[1]:.3f}–{other_seed[2]:.3f}" not in legend[0]  # the old figure's number
+
+
+def test_only_the_report_wing_draws():
+    """Nothing in data/, models/ or study/ imports matplotlib or glaucoma_lib.report."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import glaucoma_lib.data, glaucoma_lib.models, glaucoma_lib.study\n"
+        "for pkg in (glaucoma_lib.data, glaucoma_lib.models, glaucoma_lib.study):\n"
+        "    for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] == 'matplotlib'\n"
+        "             or n.startswith('glaucoma_lib.report')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PROJECT_ROOT)
+    assert out.stdout.strip() == "[]"

@@ -18,6 +18,7 @@ from glaucoma_lib.data.datasets import DataError, dataset_of
 from glaucoma_lib.data.split import image_number, sort_by_image_number
 
 LABEL_COLUMNS = ("imageID", "binaryLabels")
+CLASS_NAMES = ("healthy", "glaucoma")  # binaryLabels 0 and 1
 
 
 def _parse_label(text: str) -> int | None:

@@ -328,36 +328,3 @@ def locations_frame(image_ids: list[str], locs: list[DiscLocation]) -> pd.DataFr
         "radius": [loc.radius for loc in locs], "confidence": [loc.confidence for loc in locs],
         "source": [loc.source for loc in locs],
     })
-
-
-def contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, cols: int = 20,
-                  labels: list[str] | None = None):
-    """Matplotlib figure: thumbnails (N, h, w, 3) with the detected disc circle and index drawn.
-
-    One image of tiles with a white strip above each for its label, not one axes per thumbnail:
-    220 axes took ~10 s to lay out and save, this takes well under one.
-    """
-    import matplotlib.pyplot as plt  # deferred: predict uses this module and draws nothing
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Circle
-
-    n, h, w, _ = thumbs.shape
-    rows = int(np.ceil(n / cols))
-    top, gap = h // 6, w // 32  # label strip above each tile, white gap between columns
-    tiles = np.full((rows * cols, h + top, w + gap, 3), 255, np.uint8)
-    tiles[:n, top:, :w] = thumbs
-    sheet = tiles.reshape(rows, cols, h + top, w + gap, 3).transpose(0, 2, 1, 3, 4)
-    sheet = sheet.reshape(rows * (h + top), cols * (w + gap), 3)
-    fig, ax = plt.subplots(figsize=(cols * 1.0, cols * 1.0 * sheet.shape[0] / sheet.shape[1]))
-    ax.imshow(sheet, interpolation="nearest")
-    ax.axis("off")
-    col, row = np.arange(n) % cols * (w + gap), np.arange(n) // cols * (h + top)
-    circles = [Circle((c + x * scale, r + top + y * scale), radius * scale) for c, r, x, y, radius
-               in zip(col, row, table["x"], table["y"], table["radius"], strict=False)]
-    ax.add_collection(PatchCollection(circles, facecolor="none", edgecolor="cyan", lw=0.8),
-                      autolim=False)
-    for k in range(n):
-        ax.text(col[k] + w / 2, row[k] + top - 1, labels[k] if labels else str(k), fontsize=5,
-                ha="center", va="bottom")
-    fig.subplots_adjust(left=0, right=1, top=1, bottom=0)
-    return fig

@@ -1,13 +1,13 @@
-"""Where does the disc CNN look? Grad-CAM and input-gradient saliency maps, and their figure."""
+"""Where does the disc CNN look? Grad-CAM and input-gradient saliency maps, and the cases to show
+(report.plots.plot_explanations draws them)."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
+from glaucoma_lib.data.labels import CLASS_NAMES
 from glaucoma_lib.models.disc import smooth
 from glaucoma_lib.nn.network import DeepConvNet
-from glaucoma_lib.report.plots import CLASS_NAMES, data_title, to_display_image
 
 
 def grad_cam(network: DeepConvNet, x: np.ndarray, class_index: int = 1) -> np.ndarray:
@@ -28,23 +28,6 @@ def saliency(network: DeepConvNet, x: np.ndarray, class_index: int = 1) -> np.nd
     """|d logit / d pixel| maxed over colour channels, normalised per image: (N, H, W)."""
     g = np.abs(network.input_gradient(x, class_index)).max(axis=1)
     return g / np.maximum(g.max(axis=(1, 2), keepdims=True), 1e-12)
-
-
-def explanation_figure(x: np.ndarray, maps: np.ndarray, captions: list[str], synthetic: bool,
-                       title: str):
-    """Crops with their heat maps overlaid, one column per case."""
-    n = len(x)
-    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.9 * max(n, 1), 4.4), squeeze=False)
-    for i in range(n):
-        axes[0, i].imshow(to_display_image(x[i]))
-        axes[1, i].imshow(to_display_image(x[i]))
-        axes[1, i].imshow(maps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-        axes[0, i].set_title(captions[i], fontsize=7)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.suptitle(data_title(title, synthetic), fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def confident_cases(y: np.ndarray, prob: np.ndarray, threshold: float,

@@ -51,6 +51,7 @@ PRINT_CSS = """
 <style>
 @page { size: A4; margin: 14mm 13mm 16mm 13mm; }
 .caption { font-size: 0.92em; color: #222; margin: 0.3em 0 1.1em 0; }
+.jp-OutputArea-output pre { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; }
 .jp-OutputArea-output img { max-width: 100%; height: auto; }
 @media print {
   body { font-size: 10pt; }

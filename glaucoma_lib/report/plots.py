@@ -9,13 +9,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.collections import PatchCollection
+from matplotlib.patches import Circle
 
 from glaucoma_lib import metrics
+from glaucoma_lib.data.labels import CLASS_NAMES
 from glaucoma_lib.nn.atomic import atomic_write
 from glaucoma_lib.paths import figures_dir
 
 SYNTHETIC_BANNER = "SYNTHETIC DATA — "
-CLASS_NAMES = ("healthy", "glaucoma")
 
 
 def set_style() -> None:
@@ -55,49 +57,6 @@ def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> tuple[plt.
     return ax.figure, ax
 
 
-def plot_accuracy_per_epoch(
-    epochs_frame: pd.DataFrame,
-    synthetic: bool,
-    title: str = "Accuracy per epoch",
-    baseline: float | None = None,
-    ax: plt.Axes | None = None,
-) -> plt.Figure:
-    """Lines for every *_acc column (train/val/test) against epoch; dashed always-healthy floor."""
-    fig, ax = _axes(ax)
-    cols = [c for c in epochs_frame.columns if c.endswith("_acc")]
-    x = epochs_frame["epoch"] if "epoch" in epochs_frame else np.arange(1, len(epochs_frame) + 1)
-    for col in cols:
-        ax.plot(x, epochs_frame[col], marker="o", ms=3, label=col.replace("_acc", ""))
-    if baseline is not None:
-        ax.axhline(baseline, ls="--", color="grey", label=f"always healthy ({baseline:.1%})")
-    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title=data_title(title, synthetic))
-    ax.legend(loc="lower right")
-    return fig
-
-
-def plot_loss_per_epoch(
-    iteration_loss: Sequence[float],
-    iters_per_epoch: int,
-    synthetic: bool,
-    title: str = "Training loss",
-    ax: plt.Axes | None = None,
-) -> plt.Figure:
-    """Every mini-batch loss (faint) and the per-epoch mean (bold) on one axis of epochs."""
-    fig, ax = _axes(ax)
-    loss = np.asarray(iteration_loss, dtype=np.float64)
-    if iters_per_epoch < 1:
-        raise ValueError(f"iters_per_epoch must be at least 1, got {iters_per_epoch}")
-    x = np.arange(1, loss.size + 1) / iters_per_epoch
-    ax.plot(x, loss, lw=0.8, alpha=0.4, label="mini-batch")
-    n_epochs = loss.size // iters_per_epoch
-    if n_epochs:
-        means = loss[: n_epochs * iters_per_epoch].reshape(n_epochs, iters_per_epoch).mean(axis=1)
-        ax.plot(np.arange(1, n_epochs + 1), means, marker="o", lw=2, label="epoch mean")
-    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=data_title(title, synthetic))
-    ax.legend(loc="upper right")
-    return fig
-
-
 def plot_confusion(
     y: np.ndarray,
     pred: np.ndarray,
@@ -121,18 +80,18 @@ def plot_confusion(
 def plot_roc(
     y: np.ndarray,
     score: np.ndarray,
+    auc_ci: tuple[float, float, float],
     synthetic: bool,
     title: str = "ROC curve",
     label: str = "model",
-    n_boot: int = 2000,
-    seed: int = 0,
     ax: plt.Axes | None = None,
     chance: bool = True,
 ) -> plt.Figure:
-    """ROC with the AUC and its bootstrap 95% interval in the legend; pass ax to overlay."""
+    """ROC with (AUC, CI low, CI high) in the legend, as the caller read them from the run record:
+    never recomputed here, so the figure and the tables quote the same interval."""
     fig, ax = _axes(ax, (5, 5))
     fpr, tpr, _ = metrics.roc_curve(y, score)
-    auc, low, high = metrics.bootstrap_ci(y, score, metrics.roc_auc, n=n_boot, seed=seed)
+    auc, low, high = auc_ci
     legend = f"{label}: AUC {auc:.3f} (95% CI {low:.3f}–{high:.3f})"
     ax.step(fpr, tpr, where="post", lw=2, label=legend)
     if chance:
@@ -144,12 +103,13 @@ def plot_roc(
     return fig
 
 
-def plot_rocs(curves: dict[str, tuple[np.ndarray, np.ndarray]], synthetic: bool, title: str,
-              seed: int = 0) -> plt.Figure:
-    """Several ROC curves on one plot (labels, scores per curve), the chance line once."""
+def plot_rocs(curves: dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float, float]]],
+              synthetic: bool, title: str) -> plt.Figure:
+    """Several ROC curves on one plot (labels, scores, recorded (AUC, low, high) per curve), the
+    chance line once."""
     fig, ax = plt.subplots(figsize=(7.5, 6))
-    for i, (label, (y, score)) in enumerate(curves.items()):
-        plot_roc(y, score, synthetic, title, label=label, seed=seed, ax=ax, chance=i == 0)
+    for i, (label, (y, score, auc_ci)) in enumerate(curves.items()):
+        plot_roc(y, score, auc_ci, synthetic, title, label=label, ax=ax, chance=i == 0)
     ax.legend(loc="lower right", fontsize="x-small")
     return fig
 
@@ -217,6 +177,54 @@ def plot_image_grid(
         ax.imshow(to_display_image(img))
         ax.set_title(cap, fontsize=7)
     fig.suptitle(data_title(title, synthetic))
+    return fig
+
+
+def plot_explanations(x: np.ndarray, maps: np.ndarray, captions: Sequence[str], synthetic: bool,
+                      title: str) -> plt.Figure:
+    """Crops (top row) and the same crops with their heat maps (N, H, W) in [0, 1] overlaid
+    (bottom row), one column per case (models.explain makes the maps)."""
+    n = len(x)
+    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.9 * max(n, 1), 4.4), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(to_display_image(x[i]))
+        axes[1, i].imshow(to_display_image(x[i]))
+        axes[1, i].imshow(maps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        axes[0, i].set_title(captions[i], fontsize=7)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(data_title(title, synthetic), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, cols: int = 20,
+                       labels: list[str] | None = None) -> plt.Figure:
+    """Thumbnails (N, h, w, 3) with the detected disc circle (table's x, y, radius times
+    `scale`) and an index or label drawn on each.
+
+    One image of tiles with a white strip above each for its label, not one axes per thumbnail:
+    220 axes took ~10 s to lay out and save, this takes well under one.
+    """
+    n, h, w, _ = thumbs.shape
+    rows = int(np.ceil(n / cols))
+    top, gap = h // 6, w // 32  # label strip above each tile, white gap between columns
+    tiles = np.full((rows * cols, h + top, w + gap, 3), 255, np.uint8)
+    tiles[:n, top:, :w] = thumbs
+    sheet = tiles.reshape(rows, cols, h + top, w + gap, 3).transpose(0, 2, 1, 3, 4)
+    sheet = sheet.reshape(rows * (h + top), cols * (w + gap), 3)
+    fig, ax = plt.subplots(figsize=(cols * 1.0, cols * 1.0 * sheet.shape[0] / sheet.shape[1]))
+    ax.imshow(sheet, interpolation="nearest")
+    ax.axis("off")
+    col, row = np.arange(n) % cols * (w + gap), np.arange(n) // cols * (h + top)
+    circles = [Circle((c + x * scale, r + top + y * scale), radius * scale) for c, r, x, y, radius
+               in zip(col, row, table["x"], table["y"], table["radius"], strict=False)]
+    ax.add_collection(PatchCollection(circles, facecolor="none", edgecolor="cyan", lw=0.8),
+                      autolim=False)
+    for k in range(n):
+        ax.text(col[k] + w / 2, row[k] + top - 1, labels[k] if labels else str(k), fontsize=5,
+                ha="center", va="bottom")
+    fig.subplots_adjust(left=0, right=1, top=1, bottom=0)
     return fig
 
 

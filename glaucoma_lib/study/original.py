@@ -1,6 +1,6 @@
-"""The original study beside our runs: what it reported, the per-epoch table of each of notebook
-04's runs, and the side-by-side table (the findings in words are in study/sentences.py, the
-figures in report/runs.py).
+"""The original study beside our runs: what it reported, the tables behind notebook 05's figures
+for each of notebook 04's runs, and the side-by-side table (the findings in words are in
+study/sentences.py). Notebook 05 draws the figures.
 
 The original's numbers are typed once, in ORIGINAL_REPORTED; ours always come from run records.
 """
@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glaucoma_lib.data.labels import CLASS_NAMES
 from glaucoma_lib.data.split import ORIGINAL_N_TEST
-from glaucoma_lib.study.records import history_frame
+from glaucoma_lib.study.records import history_frame, iteration_loss_frame
 from glaucoma_lib.study.reproduce import RUNS
 
 # What the original study reported (shared/seed/original_report_ko.txt), typed once here so the
@@ -155,3 +156,27 @@ def accuracy_table(record: dict[str, Any]) -> pd.DataFrame:
         "test: always healthy": baseline["test_evaluated"],
     })
     return (100 * table).round(2)
+
+
+def loss_table(record: dict[str, Any]) -> pd.DataFrame:
+    """Per epoch: the mean, smallest and largest mini-batch loss (all of them:
+    records.iteration_loss_frame)."""
+    losses = iteration_loss_frame(record)
+    spread = losses.drop(columns="mean")
+    return pd.DataFrame({"mean": losses["mean"], "min": spread.min(axis=1),
+                         "max": spread.max(axis=1)})
+
+
+def confident_mistakes(record: dict[str, Any], n: int = 18) -> tuple[pd.DataFrame, int]:
+    """(the n most confident mistakes on the test split against the true labels, most confident
+    first: image ID, true and predicted class, p(glaucoma), the label the run paired the image
+    with; the number of test images misclassified)."""
+    ids, y_true, y_scored, prob = predictions(record)
+    pred = (prob >= 0.5).astype(int)
+    wrong = np.flatnonzero(pred != y_true)
+    worst = wrong[np.argsort(-np.abs(prob[wrong] - y_true[wrong]))][:n]
+    names = np.array(CLASS_NAMES)
+    table = pd.DataFrame({"image": ids[worst], "true": names[y_true[worst]],
+                          "predicted": names[pred[worst]], "p_glaucoma": prob[worst],
+                          "paired": names[y_scored[worst]]})
+    return table, len(wrong)

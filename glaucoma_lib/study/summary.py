@@ -107,20 +107,30 @@ def control_table(records: dict) -> pd.DataFrame | None:
     return pd.DataFrame(columns).rename_axis("pooled CV ROC AUC (95% CI)")
 
 
-def headline_curves(records: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(labels, scores) per curve of the headline ROC figure: the three G1020 models on the test
-    split and the honest (nested) positive-control estimate on AIROGS, out of fold."""
+def _interval(summary: dict) -> tuple[float, float, float]:
+    return summary["auc"], summary["auc_ci_low"], summary["auc_ci_high"]
+
+
+def headline_curves(records: dict) -> dict[str, tuple[np.ndarray, np.ndarray, tuple]]:
+    """(labels, scores, recorded (AUC, CI low, CI high)) per curve of the headline ROC figure: the
+    three G1020 models on the test split and the honest (nested) positive-control estimate on
+    AIROGS, out of fold."""
     curves = {}
     for key, label in (("original", "faithful reproduction"), ("fixed", "fixed pipeline")):
-        p = records[key]["metrics"]["predictions"]
-        curves[f"G1020 test: {label}"] = (np.array(p["label_true"]), np.array(p["prob_glaucoma"]))
+        m = records[key]["metrics"]
+        p = m["predictions"]
+        curves[f"G1020 test: {label}"] = (np.array(p["label_true"]), np.array(p["prob_glaucoma"]),
+                                          _interval(m["true_labels"]))
     final = choose_final(records["improved"])
     p = final["metrics"]["predictions"]
     curves[f"G1020 test: improved model (seed {final['seed']})"] = (
-        np.array(p["label_true"]), np.array(p["prob_glaucoma"]))
+        np.array(p["label_true"]), np.array(p["prob_glaucoma"]),
+        _interval(final["metrics"]["test"]))
     control = records["control"]
     if control is not None:
         for name, oof in control["metrics"]["oof"].items():
+            row = next(r for r in control["metrics"]["cv"][name] if r["pipeline"] == NESTED)
             curves[f"{name} cross-validated: texture model (nested)"] = (
-                np.array(oof["labels"]), np.array(oof[NESTED]))
+                np.array(oof["labels"]), np.array(oof[NESTED]),
+                (row["pooled AUC"], row["pooled CI low"], row["pooled CI high"]))
     return curves
