@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +27,8 @@ from glaucoma_lib.nn.weight_files import (
     save_npz,
 )
 
-if TYPE_CHECKING:
-    from glaucoma_lib.nn.train import Trainer
+# The trainer is passed in (typed Any): this module serves train.py and must not import it back.
+Trainer = Any
 
 STATE_KEY = "__state__"
 STATE_BASE_BYTES = 256 * 2**10  # config, RNG and optimizer states, per-epoch lists of short runs

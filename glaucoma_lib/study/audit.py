@@ -1,5 +1,5 @@
 """What was checked by eye, stored once as data: the disc detector's clear misses on the G1020
-test images, and the AIROGS sample's. Notebooks 06 and 08 state them (study/sentences.py);
+test images, and the AIROGS sample's. Notebooks 06 and 08 state them (study/sentences/);
 notebook 07 counts them among the cases it shows.
 
 The audit was of one detector version on G1020's 220 test images (an enlarged contact sheet,

@@ -1,6 +1,6 @@
 """The original study beside our runs: what it reported, the tables behind notebook 05's figures
 for each of notebook 04's runs, and the side-by-side table (the findings in words are in
-study/sentences.py). Notebook 05 draws the figures.
+study/sentences/). Notebook 05 draws the figures.
 
 The original's numbers are typed once, in ORIGINAL_REPORTED; ours always come from run records.
 """

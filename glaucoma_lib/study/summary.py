@@ -1,6 +1,6 @@
 """The paper's front matter as data, from the run records of notebooks 04, 06 and 08: the
 records themselves, the key-results tables and the headline ROC figure's curves (the abstract,
-introduction and discussion in words are in study/sentences.py). Nothing here trains or scores;
+introduction and discussion in words are in study/sentences/). Nothing here trains or scores;
 every number is read from a record.
 """
 
