@@ -14,7 +14,7 @@ from glaucoma_lib.data.datasets import AIROGS, G1020, DataError, DataNotFoundErr
 from glaucoma_lib.data.loading import data_checksum, find_data_dir, find_optional
 
 MAX_SEED = 2**32 - 1  # the notebooks' own limit (report.params)
-MAX_JOBS = 256
+MAX_JOBS = 256  # likewise
 
 
 class InputError(ValueError):
