@@ -39,6 +39,21 @@ def tables_dir() -> Path:
     return Path(env) if env else REPORT_DIR / "tables"
 
 
+def weights_dir() -> Path:
+    """Where notebooks write the committed models: $GLAUCOMA_WEIGHTS_DIR (the report build points
+    it at its build folder, and only its swap puts them into glaucoma_lib/weights/, with the
+    report) or glaucoma_lib/weights/ itself."""
+    env = os.environ.get("GLAUCOMA_WEIGHTS_DIR")
+    return Path(env) if env else WEIGHTS_DIR
+
+
+def weights_file(name: str) -> Path:
+    """A committed model as the running build sees it: the copy this build wrote, else the one
+    in glaucoma_lib/weights/."""
+    written = weights_dir() / name
+    return written if written.is_file() else WEIGHTS_DIR / name
+
+
 def splits_dir(synthetic: bool) -> Path:
     """Where the split label files go; synthetic ones never overwrite G1020's."""
     return SPLITS_DIR / "synthetic" if synthetic else SPLITS_DIR

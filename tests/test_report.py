@@ -4,14 +4,12 @@ Stub notebooks in tmp_path test the machinery in seconds; the slow test runs the
 end to end with --quick into a temporary output root.
 """
 
-import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,8 +18,10 @@ import pytest
 from report_checks import check_report
 
 from glaucoma_lib import tasks
+from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.paths import WEIGHTS_DIR
 from glaucoma_lib.report import build as report
-from glaucoma_lib.report import paper, pdf, swap
+from glaucoma_lib.report import paper, pdf
 from glaucoma_lib.study.records import runtime_info
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -105,6 +105,51 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     machine = report.machine_info(runtime_info())
     assert info["machine"] == machine and info["machine"]["cpu_count"] >= 1
     assert f"| CPU | {info['machine']['cpu']} |" in (out / "report" / "report.ipynb").read_text()
+
+
+def _model_stubs(nb_dir, *more):
+    """Notebook 01 writes the final model as notebook 06 does; 02 reads the default model."""
+    nb_dir.mkdir()
+    _notebook(nb_dir / "01_writes.ipynb", "data_dir = None\nseed = 1",
+              "from glaucoma_lib.models.kinds import load_model\n"
+              "from glaucoma_lib.study import experiments\n"
+              "experiments.export_final(load_model(), data_dir, extra={'stub_seed': seed})",
+              title="Writes the final model")
+    _notebook(nb_dir / "02_reads.ipynb", "x = 1",
+              "from glaucoma_lib.models.kinds import load_model\n"
+              "print('FINAL-SEED-%s' % load_model().metadata.get('stub_seed'))",
+              title="Reads the final model")
+    for k, body in enumerate(more, start=3):
+        _notebook(nb_dir / f"0{k}_more.ipynb", "x = 1", body, title="More")
+    return nb_dir
+
+
+def _committed_models(tmp_path):
+    """A copy of the committed models to build against, and the package's own bytes."""
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    return weights, {p.name: p.read_bytes() for p in WEIGHTS_DIR.glob("*.npz")}
+
+
+@pytest.mark.slow
+def test_the_build_puts_its_final_model_in_place_with_the_report(tmp_path):
+    weights, package = _committed_models(tmp_path)
+    notebooks = _model_stubs(tmp_path / "notebooks")
+    result = report.build_report(_options(notebooks, tmp_path, weights_dir=weights))
+    assert "FINAL-SEED-7" in result.html.read_text()  # notebook 02 read the build's model
+    assert load_model(weights / "final.npz").metadata["stub_seed"] == 7
+    assert (weights / "airogs.npz").read_bytes() == package["airogs.npz"]
+    assert {p.name: p.read_bytes() for p in WEIGHTS_DIR.glob("*.npz")} == package
+
+
+@pytest.mark.slow
+def test_a_failed_build_leaves_the_committed_models_untouched(tmp_path):
+    weights, package = _committed_models(tmp_path)
+    notebooks = _model_stubs(tmp_path / "notebooks", "raise RuntimeError('after the model')")
+    with pytest.raises(report.ReportError, match="after the model"):
+        report.build_report(_options(notebooks, tmp_path, weights_dir=weights))
+    assert {p.name: p.read_bytes() for p in weights.glob("*.npz")} == package
+    assert {p.name: p.read_bytes() for p in WEIGHTS_DIR.glob("*.npz")} == package
 
 
 def test_kernels_get_one_blas_thread_unless_their_notebook_runs_alone(tmp_path, monkeypatch):
@@ -206,61 +251,6 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
     assert result.pdf is not None, result.pdf_message
     assert result.pdf.read_bytes()[:4] == b"%PDF"
     check_report(result.html, result.pdf)
-
-
-def fake_build(report_dir, name):
-    build = report_dir / f".build-{name}"
-    for sub in ("notebooks", "figures"):
-        (build / sub).mkdir(parents=True)
-        (build / sub / f"{sub}.txt").write_text(name)
-    for file in ("report.html", "report.pdf", "report.ipynb", "build_info.json"):
-        (build / file).write_text(name)
-    return build
-
-
-def test_two_swaps_at_once_never_interleave(tmp_path, monkeypatch):
-    report_dir, figures = tmp_path / "report", tmp_path / "figures"
-    report_dir.mkdir()
-    real_replace = os.replace
-
-    def slow_replace(a, b):
-        time.sleep(0.02)  # widens the window in which an unlocked swap would interleave
-        real_replace(a, b)
-
-    monkeypatch.setattr(swap.os, "replace", slow_replace)
-    builds = [fake_build(report_dir, name) for name in ("first", "second", "third")]
-    errors = []
-
-    def swap_one(build):
-        try:
-            swap.swap_in(build, report_dir, figures)
-        except Exception as error:  # noqa: BLE001 - collected for the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=swap_one, args=(b,)) for b in builds]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    outputs = [report_dir / f for f in ("report.html", "report.pdf", "build_info.json")]
-    outputs += [report_dir / "notebooks" / "notebooks.txt", figures / "figures.txt"]
-    assert len({p.read_text() for p in outputs}) == 1  # every output from the same build
-    assert sorted(p.name for p in report_dir.iterdir()) == sorted(
-        [".swap.lock", "build_info.json", "notebooks", "report.html", "report.ipynb",
-         "report.pdf"])
-
-
-def test_a_swap_that_waits_too_long_fails_clearly(tmp_path, monkeypatch):
-    report_dir = tmp_path / "report"
-    report_dir.mkdir()
-    monkeypatch.setattr(swap, "SWAP_LOCK_TIMEOUT", 0.2)
-    build = fake_build(report_dir, "late")
-    with open(report_dir / ".swap.lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(report.ReportError, match="another build is swapping"):
-            swap.swap_in(build, report_dir, tmp_path / "figures")
-    assert not (report_dir / "report.html").exists() and (build / "report.html").exists()
 
 
 def test_a_synthetic_build_of_the_project_goes_to_report_synthetic():

@@ -12,7 +12,7 @@ from glaucoma_lib.models.disc_model import FORMAT_VERSION, DiscCnnModel, Texture
 from glaucoma_lib.models.image_model import ImageCnnModel
 from glaucoma_lib.nn.network import META_KEY
 from glaucoma_lib.nn.weight_files import WeightsError, read_json_entry
-from glaucoma_lib.paths import WEIGHTS_DIR
+from glaucoma_lib.paths import WEIGHTS_DIR, weights_file
 
 WEIGHTS_PATH = WEIGHTS_DIR / "final.npz"  # the G1020 model `predict` uses by default
 AIROGS_WEIGHTS_PATH = WEIGHTS_DIR / "airogs.npz"  # the positive control's model
@@ -23,9 +23,10 @@ MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel, ImageCnnMod
 
 
 def load_model(path: str | Path | None = None) -> Model:
-    """Any model weight file (default: the committed final model), dispatched on its ``kind``.
-    Every problem, however the file is malformed, is one WeightsError naming the file."""
-    path = Path(path) if path is not None else WEIGHTS_PATH
+    """Any model weight file (default: the committed final model, or the one the running report
+    build wrote), dispatched on its ``kind``. Every problem, however the file is malformed, is
+    one WeightsError naming the file."""
+    path = Path(path) if path is not None else weights_file(WEIGHTS_PATH.name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such weight file")
     if not path.is_file():

@@ -1,9 +1,14 @@
 """`make report`: run every numbered notebook with papermill and export ONE HTML + PDF report.
 
 Everything is built in report/.build-*/ and swapped in only when every notebook succeeded, so
-a failing notebook leaves the previous report (and figures/) untouched.
+a failing notebook leaves the previous report (and figures/, and the committed models, which the
+notebooks write into the build folder too) untouched.
 
     python -m glaucoma_lib.report.build [--quick] [--data-dir D] [--seed S] [--out ROOT]
+
+Exit codes: 0 built; 1 a notebook or the export failed, or another build held the swap lock too
+long (the previous outputs are left as they were); 2 an unusable argument or data path (nothing
+was created).
 """
 
 from __future__ import annotations
@@ -20,23 +25,33 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import nbformat
 
-from glaucoma_lib.data.loading import data_checksum, describe_data, find_data_dir
+from glaucoma_lib.data.loading import describe_data
 from glaucoma_lib.files import write_json
-from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, shown
+from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, WEIGHTS_DIR, shown
 from glaucoma_lib.report import paper
 from glaucoma_lib.report.build_order import ALONE, run_in_order
+from glaucoma_lib.report.inputs import (
+    MAX_JOBS,
+    MAX_SEED,
+    InputError,
+    check_airogs,
+    data_folder,
+    report_folder,
+    whole_number,
+)
 from glaucoma_lib.report.pdf import export_pdf
-from glaucoma_lib.report.swap import ReportError, swap_in
+from glaucoma_lib.report.swap import ReportError, finish_swaps, swap_in
 from glaucoma_lib.study.records import package_versions, runtime_info
 from glaucoma_lib.tasks import ONE_BLAS_THREAD, default_jobs, stop_with_children
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
 SYNTHETIC_OUT = Path("report") / "synthetic"  # under the project, for synthetic builds
+EXIT_FAILED, EXIT_INPUT = 1, 2  # a step of the build failed; an argument or data path is unusable
 
 
 @dataclass
@@ -52,6 +67,7 @@ class BuildOptions:
     pdf: bool = True
     airogs_dir: str | None = None
     jobs: int = 0  # worker processes for experiment tasks; 0: every core
+    weights_dir: Path = WEIGHTS_DIR  # where the swap puts the models the notebooks wrote
 
 
 @dataclass
@@ -222,19 +238,21 @@ def output_root(options: BuildOptions, synthetic: bool) -> Path:
 def build_report(options: BuildOptions) -> BuildResult:
     """Execute every numbered notebook, combine, export HTML + PDF, then swap the result in."""
     notebooks = numbered_notebooks(options.notebooks_dir)
-    data_dir, synthetic = find_data_dir(options.data_dir)
+    # inputs checked before anything is created (InputError)
+    data_dir, synthetic, checksum = data_folder(options.data_dir)
+    check_airogs(options.airogs_dir)
     out = output_root(options, synthetic)
-    report_dir, figures_dir = out / "report", out / "figures"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    checksum = data_checksum(data_dir)
+    slots = default_jobs(options.jobs or None)
+    report_dir, figures_dir = report_folder(out), out / "figures"
+    finish_swaps(report_dir, figures_dir, options.weights_dir)  # a crashed swap's outputs back
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     build = Path(tempfile.mkdtemp(prefix=f".build-{stamp}-", dir=report_dir))
-    (build / "notebooks").mkdir()
-    (build / "figures").mkdir()
+    for folder in ("notebooks", "figures", "weights"):
+        (build / folder).mkdir()
     print(f"Building the report in {shown(build)} on {describe_data(data_dir)}", flush=True)
-    slots = default_jobs(options.jobs or None)
     environment = {"GLAUCOMA_FIGURES_DIR": str(build / "figures"),
                    "GLAUCOMA_TABLES_DIR": str(build / "tables"),
+                   "GLAUCOMA_WEIGHTS_DIR": str(build / "weights"),
                    "IPYTHONDIR": str(quiet_kernel_profile(build))}
     run = functools.partial(_execute_into, build=build,
                             offered=offered_parameters(options, data_dir),
@@ -265,7 +283,7 @@ def build_report(options: BuildOptions) -> BuildResult:
         "seconds": seconds, "total_seconds": wall, "cpu_seconds": cpu_seconds,
         "machine": machine_info(runtime), "pdf": pdf_message,
     })
-    swap_in(build, report_dir, figures_dir)
+    swap_in(build, report_dir, figures_dir, options.weights_dir)
     return BuildResult(
         html=report_dir / "report.html",
         pdf=report_dir / "report.pdf" if pdf_path else None,
@@ -277,8 +295,16 @@ def build_report(options: BuildOptions) -> BuildResult:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line (and exit code 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see --help)")
+
+
 def parse_args(argv: list[str] | None = None) -> BuildOptions:
-    parser = argparse.ArgumentParser(
+    """The options; InputError for an unusable argument."""
+    parser = _Parser(
         prog="python -m glaucoma_lib.report.build", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--full", action="store_true",
@@ -291,8 +317,9 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
     parser.add_argument("--airogs-dir", default=None,
                         help="EyePACS-AIROGS-light folder (default: $AIROGS_DATA, "
                              "data/EyePACS-AIROGS-light, else the positive control is skipped)")
-    parser.add_argument("--seed", type=int, default=0, help="seed passed to every notebook")
-    parser.add_argument("--jobs", type=int, default=0,
+    parser.add_argument("--seed", type=whole_number(0, MAX_SEED), default=0,
+                        help="seed passed to every notebook")
+    parser.add_argument("--jobs", type=whole_number(0, MAX_JOBS), default=0,
                         help="notebooks side by side and worker processes for experiment tasks, "
                              "passed to every notebook as its `jobs` parameter (default: every "
                              "core)")
@@ -301,21 +328,24 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
                         help=argparse.SUPPRESS)
     parser.add_argument("--no-pdf", dest="pdf", action="store_false", help="skip the PDF export")
-    args = parser.parse_args(argv)
-    return BuildOptions(**vars(args))
+    return BuildOptions(**vars(parser.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The build; exit code 0, 1 when a notebook failed, 128 + N when stopped by signal N
-    (SIGTERM, SIGINT, SIGHUP), after killing every kernel and worker it started."""
-    options = parse_args(argv)
+    """The build; exit code 0, 1 when a notebook failed, 2 for unusable input (nothing
+    created), 128 + N when stopped by signal N (SIGTERM, SIGINT, SIGHUP), after killing every
+    kernel and worker it started."""
     start = time.perf_counter()
     try:
+        options = parse_args(argv)
         with stop_with_children():
             result = build_report(options)
+    except InputError as err:
+        print(f"report: {err}", file=sys.stderr)
+        return EXIT_INPUT
     except ReportError as err:
         print(f"\nREPORT FAILED: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print(f"\nReport built in {time.perf_counter() - start:.0f} s")
     print(f"  HTML: {shown(result.html)}")
     print(f"  PDF:  {shown(result.pdf) if result.pdf else '-'}  ({result.pdf_message})")

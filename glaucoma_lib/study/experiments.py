@@ -21,7 +21,7 @@ from glaucoma_lib.models.disc_model import DiscData, DiscModel, DiscModelConfig,
 from glaucoma_lib.models.features import disc_features
 from glaucoma_lib.models.kinds import WEIGHTS_PATH
 from glaucoma_lib.models.linear import fit_linear
-from glaucoma_lib.paths import models_dir
+from glaucoma_lib.paths import models_dir, weights_dir
 from glaucoma_lib.study.original import NOT_COMPUTED, ORIGINAL_REPORTED, original_test_scoring
 from glaucoma_lib.study.records import WEIGHTS_FILE, read_run_record, write_run_record
 from glaucoma_lib.tasks import run_tasks
@@ -115,9 +115,10 @@ def ideas_table(data_dir: str | Path, crop_sizes: tuple[int, ...] = (160, 96, 64
 
 def export_final(model: DiscModel, data_dir: str | Path, path: str | Path | None = None,
                  extra: dict | None = None) -> Path:
-    """Write the chosen model to glaucoma_lib/weights/final.npz (what predict uses by default),
-    with the data checksum, threshold and validation metrics it was chosen by."""
-    path = Path(path) if path is not None else WEIGHTS_PATH
+    """Write the chosen model as final.npz (what predict uses by default) into paths.weights_dir(),
+    with the data checksum, threshold and validation metrics it was chosen by: in a report build
+    that is the build folder, and the swap puts it in glaucoma_lib/weights/ with the report."""
+    path = Path(path) if path is not None else weights_dir() / WEIGHTS_PATH.name
     return model.save(path, {"data_checksum": data_checksum(data_dir), **(extra or {})})
 
 

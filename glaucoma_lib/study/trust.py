@@ -116,7 +116,7 @@ TRUST_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
          "test_report.py::test_failing_notebook_names_cell_and_keeps_old_report",
          "test_report.py::test_stub_build_combines_hides_code_and_swaps_in",
          "test_report.py::test_quick_report_end_to_end",
-         "test_report.py::test_two_swaps_at_once_never_interleave",
+         "test_swap.py::test_two_swaps_at_once_never_interleave",
          "test_report.py::test_synthetic_build_leaves_the_committed_report_untouched",
          "test_records.py::test_record_has_provenance")),
 )
