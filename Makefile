@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 on = $(if $(filter 1 yes true,$($(1))),1,$(if $(filter-out 0 no false,$($(1))),$(error \
 	$(1)=$($(1)): use 1, yes or true to turn it on, or 0, no or false)))
 
-# Values (DATA, AIROGS, SEED, JOBS, SCHEDULER) reach the recipes as environment variables (make
+# Values (DATA, AIROGS, HYGD, SEED, JOBS, SCHEDULER) reach the recipes as environment variables (make
 # exports those given on its command line) and are quoted by the shell there, never pasted
 # into the command: a path may hold spaces, quotes or $.
 
@@ -30,7 +30,7 @@ venv: $(STAMP)
 report: $(STAMP)
 	$(PY) -m glaucoma_lib.report.build $(if $(call on,QUICK),--quick) $(if $(call on,FULL),--full) \
 		$${DATA:+--data-dir "$$DATA"} $${AIROGS:+--airogs-dir "$$AIROGS"} \
-		$${SEED:+--seed "$$SEED"} $${JOBS:+--jobs "$$JOBS"}
+		$${HYGD:+--hygd-dir "$$HYGD"} $${SEED:+--seed "$$SEED"} $${JOBS:+--jobs "$$JOBS"}
 
 # `make test`: ruff + the quick suite (tests marked slow are skipped); `make test SLOW=1`: all
 # of it, as CI runs it. Tests run in one worker process per core (pytest-xdist).

@@ -22,6 +22,7 @@ PROJECT = Path(__file__).resolve().parent.parent
     (["--seed", "1.5"], "--seed"),
     (["--data-dir", "/nonexistent"], "/nonexistent"),
     (["--airogs-dir", "/typo"], "/typo"),
+    (["--hygd-dir", "/elsewhere"], "/elsewhere"),
     (["--no-such-option"], "--no-such-option"),
 ])
 def test_a_bad_argument_is_one_line_and_exit_code_2_with_nothing_created(
@@ -34,7 +35,7 @@ def test_a_bad_argument_is_one_line_and_exit_code_2_with_nothing_created(
 
 
 @pytest.mark.parametrize(("variable", "value"), [
-    ("GLAUCOMA_DATA", "/nonexistent"), ("AIROGS_DATA", "/typo")])
+    ("GLAUCOMA_DATA", "/nonexistent"), ("AIROGS_DATA", "/typo"), ("HYGD_DATA", "/gone")])
 def test_a_bad_environment_variable_is_one_line_and_exit_code_2(
         variable, value, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv(variable, value)
@@ -88,10 +89,12 @@ def test_make_passes_paths_with_quotes_and_spaces_as_one_argument(tmp_path):
     """PY replaced by a script that prints the arguments the recipe gave it."""
     echo = tmp_path / "argv.py"
     echo.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATA", "AIROGS", "SEED", "JOBS")}
+    given = ("DATA", "AIROGS", "HYGD", "SEED", "JOBS")
+    env = {k: v for k, v in os.environ.items() if k not in given}
     data, airogs = '/data/my "G1020" copy', "/data/it's here; echo INJECTED"
     done = _make("-s", "report", f"PY={sys.executable} {echo}", f"DATA={data}",
-                 f"AIROGS={airogs}", "SEED=3", "JOBS=2", env=env)
+                 f"AIROGS={airogs}", "HYGD=/h y", "SEED=3", "JOBS=2", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["-m", "glaucoma_lib.report.build", "--data-dir", data,
-                                       "--airogs-dir", airogs, "--seed", "3", "--jobs", "2"]
+                                       "--airogs-dir", airogs, "--hygd-dir", "/h y",
+                                       "--seed", "3", "--jobs", "2"]

@@ -25,7 +25,7 @@ def test_readers_of_run_records_and_the_final_model_wait_for_their_writers():
     assert needs["07_evaluation"] >= {"06_improved_model"}  # reads the improved runs' records,
     assert not needs["07_evaluation"] & {"04_training", "05_results"}  # none of notebook 04's
     assert needs["08_positive_control"] >= {"06_improved_model"}  # applies the final model
-    assert needs["09_trust"] >= {"04_training", "06_improved_model", "08_positive_control"}
+    assert needs["10_trust"] >= {"04_training", "06_improved_model", "08_positive_control"}
     assert needs[NOTEBOOKS[-1]] == set(NOTEBOOKS[:-1])
     assert build_order.needs(["01_a", "02_new"])["02_new"] == {"01_a"}  # unlisted: in order
     listed = set(build_order.SIDE_BY_SIDE) | set().union(*build_order.SIDE_BY_SIDE.values())

@@ -42,8 +42,8 @@ def executed(tmp_path):
                                                tags=["appendix"])),
         _write(tmp_path / "04_train.ipynb", _md("# Training\n\n## Sub\n\n[Figure](#fig-roc)"),
                _code(_html_output(fig))),
-        _write(tmp_path / "09_trust.ipynb", _md("# Trust"), _code(_html_output("<p>TRUST</p>"))),
-        _write(tmp_path / "10_summary.ipynb", _md("# Summary"), _md("ABSTRACT-TEXT", ["front"]),
+        _write(tmp_path / "10_trust.ipynb", _md("# Trust"), _code(_html_output("<p>TRUST</p>"))),
+        _write(tmp_path / "11_summary.ipynb", _md("# Summary"), _md("ABSTRACT-TEXT", ["front"]),
                _md("INTRO-TEXT", ["introduction"]), _md("DISCUSSION-TEXT", ["discussion"]),
                _md("1. A reference", ["references"])),
     ]

@@ -323,7 +323,7 @@ def test_jobs_reaches_every_notebook_that_uses_it_as_a_parameter(monkeypatch):
         if any("jobs" in source for source in code):
             users.append(notebook.stem)
             assert report.parameters_for(notebook, offered)["jobs"] == 1, notebook.name
-    assert {"06_improved_model", "07_evaluation", "08_positive_control", "09_trust"} <= set(users)
+    assert {"06_improved_model", "07_evaluation", "08_positive_control", "10_trust"} <= set(users)
     assert report.parse_args([]).jobs == 0  # every core, whatever $JOBS says
 
 

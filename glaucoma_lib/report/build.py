@@ -39,6 +39,7 @@ from glaucoma_lib.report.inputs import (
     MAX_SEED,
     InputError,
     check_airogs,
+    check_hygd,
     data_folder,
     report_folder,
     whole_number,
@@ -66,6 +67,7 @@ class BuildOptions:
     notebooks_dir: Path = NOTEBOOKS_DIR
     pdf: bool = True
     airogs_dir: str | None = None
+    hygd_dir: str | None = None
     jobs: int = 0  # worker processes for experiment tasks; 0: every core
     weights_dir: Path = WEIGHTS_DIR  # where the swap puts the models the notebooks wrote
 
@@ -95,7 +97,8 @@ def offered_parameters(options: BuildOptions, data_dir: Path) -> dict:
     """The parameters the build offers every notebook; each gets those it declares. ``jobs``
     reaches the notebooks only this way (0: every core)."""
     return {"data_dir": str(data_dir), "seed": options.seed, "quick": options.quick,
-            "full": options.full, "airogs_dir": options.airogs_dir, "jobs": options.jobs}
+            "full": options.full, "airogs_dir": options.airogs_dir,
+            "hygd_dir": options.hygd_dir, "jobs": options.jobs}
 
 
 def parameters_for(notebook: Path, offered: dict) -> dict:
@@ -241,6 +244,7 @@ def build_report(options: BuildOptions) -> BuildResult:
     # inputs checked before anything is created (InputError)
     data_dir, synthetic, checksum = data_folder(options.data_dir)
     check_airogs(options.airogs_dir)
+    check_hygd(options.hygd_dir)
     out = output_root(options, synthetic)
     slots = default_jobs(options.jobs or None)
     report_dir, figures_dir = report_folder(out), out / "figures"
@@ -317,6 +321,9 @@ def parse_args(argv: list[str] | None = None) -> BuildOptions:
     parser.add_argument("--airogs-dir", default=None,
                         help="EyePACS-AIROGS-light folder (default: $AIROGS_DATA, "
                              "data/EyePACS-AIROGS-light, else the positive control is skipped)")
+    parser.add_argument("--hygd-dir", default=None,
+                        help="HYGD folder (default: $HYGD_DATA, data/HYGD, else its columns of "
+                             "the where-is-the-signal study are skipped)")
     parser.add_argument("--seed", type=whole_number(0, MAX_SEED), default=0,
                         help="seed passed to every notebook")
     parser.add_argument("--jobs", type=whole_number(0, MAX_JOBS), default=0,

@@ -30,7 +30,7 @@ SIDE_BY_SIDE = {
     "07_evaluation": {"04_training", "05_results"},
     "08_positive_control": {"04_training", "05_results", "07_evaluation"},
     # results and evaluation write no runs, and the memory probe reads none of their output
-    "09_trust": {"05_results", "07_evaluation"},
+    "10_trust": {"05_results", "07_evaluation"},
 }
 ALONE = {"03_numpy_cnn"}
 

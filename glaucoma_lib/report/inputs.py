@@ -10,7 +10,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from glaucoma_lib.data.datasets import AIROGS, G1020, DataError, DataNotFoundError, Dataset
+from glaucoma_lib.data.datasets import (
+    AIROGS,
+    G1020,
+    HYGD,
+    DataError,
+    DataNotFoundError,
+    Dataset,
+)
 from glaucoma_lib.data.loading import data_checksum, find_data_dir, find_optional
 
 MAX_SEED = 2**32 - 1  # the notebooks' own limit (report.params)
@@ -48,12 +55,21 @@ def data_folder(data_dir: str | None) -> tuple[Path, bool, str]:
                          f"{G1020.name} data)") from None
 
 
-def check_airogs(airogs_dir: str | None) -> None:
-    """A configured AIROGS folder must hold the data (notebook 08 would stop on it otherwise)."""
+def check_optional(dataset: Dataset, folder: str | None, option: str) -> None:
+    """A configured folder of an optional data set (AIROGS, HYGD) must hold the data: the
+    notebooks that read it would stop on it otherwise."""
     try:
-        find_optional(AIROGS, airogs_dir)
+        find_optional(dataset, folder)
     except DataNotFoundError:
-        raise InputError(_not_there(AIROGS, airogs_dir, "--airogs-dir")) from None
+        raise InputError(_not_there(dataset, folder, option)) from None
+
+
+def check_airogs(airogs_dir: str | None) -> None:
+    check_optional(AIROGS, airogs_dir, "--airogs-dir")
+
+
+def check_hygd(hygd_dir: str | None) -> None:
+    check_optional(HYGD, hygd_dir, "--hygd-dir")
 
 
 def report_folder(out: Path) -> Path:

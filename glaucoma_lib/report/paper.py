@@ -41,11 +41,11 @@ PARTS = (
     Part("Introduction", tag="introduction"),
     Part("Data", notebooks=("01",)),
     Part("Methods", notebooks=("02", "03")),
-    Part("Results", notebooks=("04", "05", "06", "07", "08")),  # and any notebook not placed
+    Part("Results", notebooks=("04", "05", "06", "07", "08", "09")),  # and any notebook not placed
     Part("Discussion and limitations", tag="discussion"),
 )
-APPENDIX_NOTEBOOKS = ("09",)  # whole notebooks that belong in the appendix
-SUMMARY_NOTEBOOK = "10"  # generated front matter and discussion; runs last, read first
+APPENDIX_NOTEBOOKS = ("10",)  # whole notebooks that belong in the appendix
+SUMMARY_NOTEBOOK = "11"  # generated front matter and discussion; runs last, read first
 
 PRINT_CSS = """
 <style>

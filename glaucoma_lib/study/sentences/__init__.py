@@ -4,7 +4,7 @@ dicts only), so the text cannot drift from the numbers it states.
 
 One module per part of the study, in notebook order: the split and the reproduction (02, 05),
 the improved model and its evaluation (06, 07), the positive control and the paper's front and
-back matter (08, 10). Their functions are listed here, so a notebook asks `sentences.<name>`.
+back matter (08, 11). Their functions are listed here, so a notebook asks `sentences.<name>`.
 """
 
 from glaucoma_lib.study.sentences.improved import (

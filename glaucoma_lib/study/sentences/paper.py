@@ -1,5 +1,5 @@
 """The words of notebook 08 (the positive control) and of the paper's front and back matter
-(notebook 10). Fixed prose too long to keep in code is in prose.md beside this file."""
+(notebook 11). Fixed prose too long to keep in code is in prose.md beside this file."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def control_findings(results: dict, airogs_name: str, g1020_name: str,
     return lines
 
 
-# ------------------------------------------------- notebook 10: the paper's front and back matter
+# ------------------------------------------------- notebook 11: the paper's front and back matter
 
 
 def headline_caption(records: dict) -> str:
