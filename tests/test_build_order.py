@@ -25,6 +25,8 @@ def test_readers_of_run_records_and_the_final_model_wait_for_their_writers():
     assert needs["07_evaluation"] >= {"06_improved_model"}  # reads the improved runs' records,
     assert not needs["07_evaluation"] & {"04_training", "05_results"}  # none of notebook 04's
     assert needs["08_positive_control"] >= {"06_improved_model"}  # applies the final model
+    assert needs["09_where_is_the_signal"] == {"01_data_selection", "02_splitting",
+                                               "03_numpy_cnn"}  # reads no other runs
     assert needs["10_trust"] >= {"04_training", "06_improved_model", "08_positive_control"}
     assert needs[NOTEBOOKS[-1]] == set(NOTEBOOKS[:-1])
     assert build_order.needs(["01_a", "02_new"])["02_new"] == {"01_a"}  # unlisted: in order

@@ -29,8 +29,11 @@ SIDE_BY_SIDE = {
     # the evaluation reads the improved model's runs only (the reproduction runs are in 05)
     "07_evaluation": {"04_training", "05_results"},
     "08_positive_control": {"04_training", "05_results", "07_evaluation"},
-    # results and evaluation write no runs, and the memory probe reads none of their output
-    "10_trust": {"05_results", "07_evaluation"},
+    # the signal study reads no other notebook's runs and writes only its own record and model
+    "09_where_is_the_signal": {"04_training", "05_results", "06_improved_model", "07_evaluation",
+                               "08_positive_control"},
+    # results, evaluation and the signal study write nothing the memory probe or the checks read
+    "10_trust": {"05_results", "07_evaluation", "09_where_is_the_signal"},
 }
 ALONE = {"03_numpy_cnn"}
 

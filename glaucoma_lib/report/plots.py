@@ -305,3 +305,29 @@ def plot_learning_curves(curves: pd.DataFrame, synthetic: bool, title: str) -> p
            title=data_title(title, synthetic))
     ax.legend()
     return fig
+
+
+def plot_signal(table: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
+    """Pooled out-of-fold AUC with its 95% CI for every model and input (rows), one panel per
+    data set; the grey line is chance."""
+    sets = list(dict.fromkeys(table["data set"]))
+    rows = list(dict.fromkeys(table["model and input"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(2.6 * len(sets) + 2.2, 1.3 + 0.3 * len(rows)),
+                             sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], sets, strict=True):
+        part = table[table["data set"] == name].set_index("model and input")
+        for i, row in enumerate(rows):
+            if row not in part.index:
+                continue
+            r = part.loc[row]
+            ax.errorbar(r["AUC"], i, xerr=[[r["AUC"] - r["low"]], [r["high"] - r["AUC"]]],
+                        fmt="o", color="C0" if "disc crop" in row and "off" not in row else "C7",
+                        ms=4, capsize=2)
+        ax.axvline(0.5, color="grey", lw=0.8)
+        ax.set(xlim=(0.3, 1.0), xlabel="ROC AUC", title=name)
+    axes[0][0].set(yticks=range(len(rows)))
+    axes[0][0].set_yticklabels(rows, fontsize=8)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(data_title(title, synthetic))
+    fig.tight_layout()
+    return fig

@@ -4,7 +4,8 @@ dicts only), so the text cannot drift from the numbers it states.
 
 One module per part of the study, in notebook order: the split and the reproduction (02, 05),
 the improved model and its evaluation (06, 07), the positive control and the paper's front and
-back matter (08, 11). Their functions are listed here, so a notebook asks `sentences.<name>`.
+back matter (08, 11), and
+where the signal is (09). Their functions are listed here, so a notebook asks `sentences.<name>`.
 """
 
 from glaucoma_lib.study.sentences.improved import (
@@ -35,6 +36,7 @@ from glaucoma_lib.study.sentences.reproduction import (
     reproduction_findings,
     split_balance_text,
 )
+from glaucoma_lib.study.sentences.signal import vcdr_sentence, where_sentences
 
 __all__ = [
     "VARIANTS_COMPARED_ABOUT", "abstract", "airogs_audit_text", "baseline_note",
@@ -42,5 +44,5 @@ __all__ = [
     "evaluation_findings", "explanation_text", "final_accuracy_text", "forking_paths_text",
     "headline_caption", "ideas_text", "introduction", "leakage_text", "method_note",
     "neighbour_evidence_text", "references_markdown", "reproduction_findings",
-    "split_balance_text", "sweep_text",
+    "split_balance_text", "sweep_text", "vcdr_sentence", "where_sentences",
 ]
