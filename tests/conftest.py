@@ -1,6 +1,9 @@
-"""Fixtures shared by the test modules: drawn fundus photographs, tiny disc-model data and
+"""Fixtures shared by the test modules: drawn fundus photographs and coloured frames
+without a fundus, tiny disc-model data and
 configurations, a tiny weight file, a folder of images, and a private cache folder."""
 
+import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,7 +12,9 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from glaucoma_lib.data import cache, split
+from glaucoma_lib.data import cache, split, synthetic
+from glaucoma_lib.data.images import read_image
+from glaucoma_lib.data.loading import image_path, read_labels
 from glaucoma_lib.models.disc_model import DiscCnnModel, DiscData, DiscModelConfig
 from glaucoma_lib.nn.network import build_network
 from glaucoma_lib.study import control
@@ -32,6 +37,50 @@ def fundus(disc_xy=(370, 250), side=512, radius=36, seed=0) -> np.ndarray:
     a = np.asarray(img).astype(np.int16) + rng.integers(-8, 9, (side, side, 3))
     a[np.asarray(img).max(axis=2) == 0] = 0
     return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def red_gradient() -> np.ndarray:
+    """Red rising from 150 to 250 along the diagonal, green and blue low: the detector finds a
+    confident "disc" in its bright corner (0.83) and the frame is as red as a fundus."""
+    t = np.linspace(0.0, 1.0, 512, dtype=np.float32)
+    frame = np.full((512, 512, 3), 30, np.uint8)
+    frame[..., 0] = np.round(150 + 100 * (t[:, None] + t[None, :]) / 2)
+    return frame
+
+
+def red_noise(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    size = (512, 512)
+    return np.stack([rng.integers(150, 251, size), rng.integers(0, 60, size),
+                     rng.integers(0, 60, size)], axis=-1).astype(np.uint8)
+
+
+def red_disc_on_black() -> np.ndarray:
+    """A smooth red glow in a round field on black: dark corners, but no vessels."""
+    t = np.linspace(-1.0, 1.0, 512, dtype=np.float32)
+    r = np.hypot(t[:, None], t[None, :] - 0.3)
+    frame = np.zeros((512, 512, 3), np.uint8)
+    inside = np.hypot(t[:, None], t[None, :]) < 0.95
+    frame[..., 0] = np.where(inside, np.round(150 + 100 * np.clip(1 - r, 0, 1)), 0)
+    frame[..., 1:] = np.where(inside, 30, 0)[..., None]
+    return frame
+
+
+def a_fundus() -> np.ndarray:
+    """A real photograph when GLAUCOMA_DATA is set (G1020 image_0), else a synthetic one."""
+    if os.environ.get("GLAUCOMA_DATA"):
+        return read_image(Path(os.environ["GLAUCOMA_DATA"]) / "Images_Square" / "image_0.jpg")
+    return synthetic_fundus()
+
+
+def synthetic_fundus() -> np.ndarray:
+    with tempfile.TemporaryDirectory() as folder:
+        made = synthetic.make_synthetic(Path(folder) / "syn", n_images=2, image_side=512)
+        return read_image(image_path(made, read_labels(made)["imageID"].iloc[0]))
+
+
+def dimmed(rgb: np.ndarray, factor: float) -> np.ndarray:
+    return np.round(rgb.astype(np.float32) * factor).astype(np.uint8)
 
 
 def disc_data(n=60, side=16, seed=0) -> DiscData:

@@ -77,23 +77,6 @@ def test_crop_outside_the_image_is_black():
     assert crop[:, :8, :8].max() == 0
 
 
-def test_no_fundus_floors_are_recomputed_from_the_training_images_only(tmp_path):
-    (tmp_path / "Images_Square").mkdir()
-    rows = []
-    for n in range(5):
-        rgb = fundus((200 + 30 * n, 250), seed=n)
-        if n == 4:  # the last image by number is a test image: its values must not count
-            rgb = np.full_like(rgb, 128)
-        Image.fromarray(rgb).save(tmp_path / "Images_Square" / f"image_{n}.jpg")
-        rows.append(f"image_{n}.jpg,{n % 2}\n")
-    (tmp_path / "G1020.csv").write_text("imageID,binaryLabels\n" + "".join(rows))
-    floors = disc.no_fundus_floors(tmp_path)
-    assert floors["min_confidence"] > 0.1 and floors["min_red_excess"] > 0.2
-    assert floors["floor_confidence"] <= floors["min_confidence"] / 2
-    assert floors["floor_red_excess"] == pytest.approx(floors["min_red_excess"] / 2, abs=0.01)
-    assert disc.NO_FUNDUS_CONFIDENCE <= floors["floor_confidence"]
-
-
 def test_crop_sets_detect_once_and_match_single_loads(tmp_path, monkeypatch, private_cache):
     from glaucoma_lib.data import synthetic
 

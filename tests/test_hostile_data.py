@@ -2,6 +2,7 @@
 
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -125,6 +126,16 @@ def test_listed_image_missing(tmp_path):
     with pytest.raises(data.DataError, match=r"Images_Square: 1 image\(s\) .* missing.*image_2"):
         data.load_glaucoma(tmp_path)
     assert_nothing_cached()
+
+
+def test_listed_names_starting_with_a_dot_are_found_unlisted_ones_ignored(tmp_path):
+    images = good_images(3) | {".image_3.jpg": jpeg_bytes(), ".DS_Store": b"\0\1"}
+    csv_text = GOOD_CSV.replace("image_3.jpg", ".image_3.jpg")
+    write_set(tmp_path, csv_text, images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # .DS_Store is not listed, and no warning names it
+        found, _, ids = data.load_labelled(tmp_path, image_size=8)
+    assert ".image_3.jpg" in ids and len(found) == 4
 
 
 def test_empty_or_absent_image_folder(tmp_path):

@@ -4,6 +4,8 @@ and prediction do not hold a batch's activations longer than needed."""
 import numpy as np
 import pytest
 
+from glaucoma_lib.models.kinds import WEIGHTS_PATH
+from glaucoma_lib.study import memory
 from glaucoma_lib.study.memory import peak_rss_mb
 
 
@@ -43,3 +45,24 @@ def test_the_probe_runs_its_child_with_one_blas_thread():
     peak_rss_mb("import numpy\nfrom threadpoolctl import threadpool_info\n"
                 "blas = [d for d in threadpool_info() if d['user_api'] == 'blas']\n"
                 "assert blas and all(d['num_threads'] == 1 for d in blas), blas")
+
+
+@pytest.fixture(scope="module")
+def hostile_cases(tmp_path_factory):
+    return memory.hostile_cases(tmp_path_factory.mktemp("hostile"))
+
+
+def test_hostile_cases_refuse_as_their_rows_say(hostile_cases):
+    """Each case's code asserts its outcome; run here in-process (no child, no peak)."""
+    assert [kind for _, kind, _ in hostile_cases] == ["hostile input"] * 5
+    for case, _, code in hostile_cases[1:]:  # the 4000x4000 decode is measured below, slow
+        exec(compile(code, case, "exec"), {})  # noqa: S102 - our own code, to skip a child
+    with pytest.raises(AssertionError, match="the model file was loaded"):  # it can fail:
+        exec(memory._LOAD_MODEL.format(path=str(WEIGHTS_PATH)), {})  # noqa: S102 the real model
+
+
+@pytest.mark.slow
+def test_the_largest_accepted_image_stays_under_half_a_gigabyte(hostile_cases):
+    case, _, code = hostile_cases[0]
+    assert "4000x4000" in case
+    assert 300 < peak_rss_mb(code) < 512  # 449 MiB measured: a 64 MB RGBA decode and its copies

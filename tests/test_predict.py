@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fundus
+from conftest import a_fundus, dimmed, fundus, red_gradient, red_noise
 from PIL import Image
 
 from glaucoma_lib.cli import predict as predict_module
@@ -156,6 +156,20 @@ def test_frames_without_a_fundus_get_no_verdict(tmp_path, weights):
     df = predict(paths, weights=weights)
     assert list(df["status"]) == ["no fundus found"] * (len(paths) - 1) + ["ok"]
     assert df["probability"].iloc[:-1].isna().all() and (df["label"].iloc[:-1] == -1).all()
+
+
+def test_coloured_frames_and_a_dimmed_fundus_get_no_verdict(tmp_path, weights):
+    """A red gradient and red noise are as red as a fundus and give the detector a confident
+    peak; a photograph dimmed to 15 % keeps a red, confident 'field' with the disc misplaced.
+    Before the dark-corner and peak floors all three got a verdict."""
+    frames = {"red_gradient": red_gradient(), "red_noise": red_noise(),
+              "dimmed": dimmed(a_fundus(), 0.15), "real": a_fundus()}
+    paths = []
+    for name, frame in frames.items():
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(frame).save(paths[-1])
+    df = predict(paths, weights=weights)
+    assert list(df["status"]) == ["no fundus found"] * 3 + ["ok"]
 
 
 @pytest.mark.skipif(not os.environ.get("GLAUCOMA_DATA"), reason="GLAUCOMA_DATA not set")

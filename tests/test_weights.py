@@ -372,3 +372,16 @@ def test_header_of_the_wrong_shape_is_one_weights_error(model_files, tmp_path, t
     with pytest.raises(WeightsError) as info:
         load_model(bad)
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "depth"), [
+    ("[" * 50000 + "]" * 50000, 50000),
+    ('{"a": "' + "[" * 40 + '\\" ", "b": ' + "{\"c\": " * 3000 + "1" + "}" * 3000 + "}", 3001)])
+def test_read_json_entry_refuses_deep_nesting_itself(tmp_path, text, depth):
+    """Called directly (not through load_model), a deeply nested entry is one WeightsError
+    naming the file and the entry, never a RecursionError; brackets inside strings do not
+    count."""
+    path = save_npz(tmp_path / "deep.npz", {"meta": np.frombuffer(text.encode(), np.uint8)})
+    with pytest.raises(WeightsError, match=rf"deep.npz: entry 'meta' nests {depth} deep, above "
+                                           r"the limit of 32"):
+        read_json_entry(path, "meta")

@@ -26,7 +26,8 @@ from PIL import Image
 
 from glaucoma_lib.data.datasets import DataError
 from glaucoma_lib.data.images import read_working
-from glaucoma_lib.models.disc import fundus_found, locate_discs, locations_frame
+from glaucoma_lib.models.disc import locate_discs, locations_frame
+from glaucoma_lib.models.fundus import fundus_found
 from glaucoma_lib.models.kinds import Model, load_model
 from glaucoma_lib.models.limits import score_chunk
 

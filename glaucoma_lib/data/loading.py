@@ -123,20 +123,23 @@ def image_path(data_dir: str | os.PathLike, image_id: str) -> Path:
 
 
 def _check_image_folder(data_dir: Path, image_ids: list[str]) -> None:
-    """Missing images are an error; unlisted extra files are skipped with a counted warning."""
+    """Missing images are an error; unlisted extra files are skipped with a counted warning.
+    Unlisted hidden files (.DS_Store and the like) are ignored; a listed name is looked for as
+    it is, even when it starts with a dot."""
     dataset = dataset_of(data_dir)
     folder = data_dir / dataset.images_dir
     if not folder.is_dir():
         raise DataError(f"{folder}: image folder not found (expected {dataset.images_dir}/ "
                         f"beside {dataset.labels_file})")
-    present = {name for name in os.listdir(folder) if not name.startswith(".")}
+    listed = set(image_ids)
+    present = {name for name in os.listdir(folder) if name in listed or not name.startswith(".")}
     if not present:
         raise DataError(f"{folder}: the image folder is empty")
     missing = [image_id for image_id in image_ids if image_id not in present]
     if missing:
         raise DataError(f"{folder}: {len(missing)} image(s) listed in {dataset.labels_file} are "
                         f"missing, e.g. {missing[:5]}")
-    unlisted = sorted(present.difference(image_ids))
+    unlisted = sorted(present - listed)
     if unlisted:
         warnings.warn(f"{folder}: skipping {len(unlisted)} file(s) not listed in "
                       f"{dataset.labels_file}, e.g. {unlisted[:5]}", stacklevel=3)

@@ -19,20 +19,10 @@ from PIL import Image
 
 from glaucoma_lib.data.cache import cache_file, read_cache, write_cache
 from glaucoma_lib.data.images import read_image
-from glaucoma_lib.data.loading import image_path, read_labels
-from glaucoma_lib.data.split import original_split
+from glaucoma_lib.data.loading import image_path
 
 WORK_SIZE = 128
 MASK_FOLDER = "Masks"
-# No fundus, no verdict. Both floors are half the smallest value over the 800 G1020 training
-# images (the first 800 by image number), rounded down to 0.01 (no_fundus_floors recomputes
-# them): detector confidence, minimum 0.025 there; and red excess, mean (R - B) / 255 inside the
-# field of view, minimum 0.115 there. A black or transparent frame has no field (confidence
-# NaN), a white or grey one a confidence of 0; random noise can fake a confident peak (up to
-# 0.83) but is grey on average, which is what the red-excess floor catches: fundus photographs
-# are red. So a red-free (grey-scale) photograph gets no verdict either.
-NO_FUNDUS_CONFIDENCE = 0.01
-NO_FUNDUS_RED_EXCESS = 0.05
 
 
 @dataclass(frozen=True)
@@ -144,38 +134,6 @@ def locate_discs_small(small: np.ndarray) -> np.ndarray:
     bright = smooth(lum, 1)
     radius = np.array([_radius_from_blob(bright[i], cy[i], cx[i]) for i in range(n)])
     return np.stack([cx + 0.5, cy + 0.5, radius, confidence], axis=1).astype(np.float32)
-
-
-def red_excess(rgb: np.ndarray) -> float:
-    """Mean (R - B) / 255 inside the field of view of one (H, W, 3) uint8 image; NaN if none."""
-    inside = fundus_mask(rgb)
-    if not inside.any():
-        return float("nan")
-    pixels = rgb[inside].astype(np.float32)
-    return float((pixels[:, 0] - pixels[:, 2]).mean() / 255.0)
-
-
-def fundus_found(rgb: np.ndarray, loc: DiscLocation) -> bool:
-    """Whether ``rgb`` looks enough like a fundus photograph for a verdict (see the floors)."""
-    redness = red_excess(rgb)
-    return bool(loc.confidence >= NO_FUNDUS_CONFIDENCE and redness >= NO_FUNDUS_RED_EXCESS)
-
-
-def no_fundus_floors(data_dir: str | Path) -> dict[str, float]:
-    """Recompute the two floors from the training images (G1020: the first 800 by image number):
-    for the detector confidence and the red excess, the smallest value there, and half of it
-    rounded down to 0.01."""
-    ids = original_split(read_labels(data_dir)["imageID"])[0]
-    confidence, redness = [], []
-    for image_id in ids:
-        rgb = read_image(image_path(data_dir, image_id))
-        confidence.append(locate_disc(rgb).confidence)
-        redness.append(red_excess(rgb))
-    out = {}
-    for name, values in (("confidence", confidence), ("red_excess", redness)):
-        out[f"min_{name}"] = float(np.nanmin(values))
-        out[f"floor_{name}"] = float(np.floor(np.nanmin(values) / 2 * 100) / 100)
-    return out
 
 
 def location_from_mask(mask: np.ndarray) -> DiscLocation:

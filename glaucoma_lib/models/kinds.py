@@ -37,8 +37,6 @@ def load_model(path: str | Path | None = None) -> Model:
         raise
     except ValueError as error:  # the checks' own messages name the field
         raise WeightsError(f"{path}: {error}") from None
-    except RecursionError:
-        raise WeightsError(f"{path}: JSON nested too deeply to be a model header") from None
     except (KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError,
             OverflowError, MemoryError) as error:
         raise WeightsError(f"{path}: malformed model entry ({error!r})") from None

@@ -4,7 +4,9 @@
 
 Each case runs in a fresh Python process, which reports its own peak resident set size, so one
 case's leftovers never inflate another's. Prediction is measured on two folder sizes: if it
-streams as it should, the peak does not grow with the number of images.
+streams as it should, the peak does not grow with the number of images. The worst hostile inputs
+(glaucoma_lib.study.hostile) are measured too, each child asserting the outcome its row names,
+so a refusal that stops happening fails the build instead of showing a stale number.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from glaucoma_lib.data.loading import find_data_dir, image_path, read_labels
+from glaucoma_lib.study import hostile
 from glaucoma_lib.tasks import ONE_BLAS_THREAD, default_jobs, task_pool
 
 # VmHWM is the peak of this process's own address space; getrusage's ru_maxrss is not, because
@@ -54,6 +57,66 @@ predict([{folder!r}])
 """
 
 
+_PREDICT_ONE = """
+from glaucoma_lib.cli.predict import predict
+status = predict([{path!r}]).loc[0, "status"]
+assert {check}, status
+"""
+
+_LOAD_MODEL = """
+from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.nn.weight_files import WeightsError
+try:
+    load_model({path!r})
+except WeightsError as error:
+    assert "per image, above the limits" in str(error), error
+else:
+    raise AssertionError("the model file was loaded")
+"""
+
+_RESUME = """
+import numpy as np
+from glaucoma_lib.metrics import roc_auc
+from glaucoma_lib.nn.checkpoint import load_checkpoint
+from glaucoma_lib.nn.network import DeepConvNet
+from glaucoma_lib.nn.train import Trainer
+from glaucoma_lib.nn.weight_files import WeightsError
+x, t = np.zeros((50, 3, 64, 64), np.float32), np.arange(50) % 2
+trainer = Trainer(DeepConvNet(), x, t, epochs=1, mini_batch_size=50, optimizer="Adam",
+                  optimizer_param={{"lr": 0.001}}, verbose=False, scorer=roc_auc)
+try:
+    load_checkpoint(trainer, {path!r})
+except WeightsError as error:
+    assert "unpacks to" in str(error), error
+else:
+    raise AssertionError("the checkpoint was loaded")
+"""
+
+
+def hostile_cases(folder: Path) -> list[tuple[str, str, str]]:
+    """(case, kind, code) for the worst hostile inputs, their files built in ``folder``
+    (~1.6 s, most of it deflating the checkpoint's 1.5 GB of zeros)."""
+    png = hostile.largest_png(folder / "largest.png")
+    claimed = hostile.png_claiming(folder / "claims_7000.png", 7000, 7000)
+    long = hostile.long_jpeg(folder / "long.jpg", 20000, 1)
+    model = hostile.heavy_texture_model(folder / "heavy_model.npz")
+    bomb = hostile.checkpoint_bomb(folder / "bomb.npz", [f"net/W{k}" for k in range(1, 7)])
+    unread = 'not status.startswith("unreadable")'
+    return [
+        ("predict a 4000x4000 RGBA PNG: the largest image decoded at full size, accepted",
+         "hostile input", _PREDICT_ONE.format(path=str(png), check=unread)),
+        ("predict a PNG declaring 7000x7000 pixels: refused from its header",
+         "hostile input", _PREDICT_ONE.format(path=str(claimed),
+                                              check='"decoded at full size" in status')),
+        ("predict a 20000x1 JPEG: refused from its header (aspect ratio)",
+         "hostile input", _PREDICT_ONE.format(path=str(long), check='"aspect ratio" in status')),
+        ("load a model declaring 10000 texture kernels at 256 px: refused before allocating",
+         "hostile input", _LOAD_MODEL.format(path=str(model))),
+        ("resume from a checkpoint of six 250 MB zero members: refused from the zip directory",
+         "hostile input", _RESUME.format(path=str(bomb))),
+    ]
+
+
 def peak_rss_mb(code: str) -> float:
     """Run code in a fresh interpreter with one BLAS thread and return its peak resident
     memory in MiB (Linux). One thread: with two each, four cases side by side on two cores took
@@ -81,9 +144,9 @@ def _image_folder(data_dir: Path, n_images: int, out: Path) -> Path:
 
 def measure(data_dir: str | None = None, quick: bool = False,
             jobs: int | None = None) -> pd.DataFrame:
-    """Peak memory (MB) of each case, one row each. The cases run ``jobs`` at a time (default:
-    every core), each in its own process with one BLAS thread: a process's peak is its own,
-    whatever runs beside it."""
+    """Peak memory (MiB) of each case, one row each: training, prediction, hostile inputs.
+    The cases run ``jobs`` at a time (default: every core), each in its own process with one
+    BLAS thread: a process's peak is its own, whatever runs beside it."""
     folder, _ = find_data_dir(data_dir)
     folder = str(folder)
     sizes = (20, 100) if quick else (50, 250)  # five times the images: the same peak if streamed
@@ -98,6 +161,7 @@ def measure(data_dir: str | None = None, quick: bool = False,
             images = _image_folder(Path(folder), n, Path(tmp) / f"n{n}")
             cases.append((f"predict a folder of {n} images", "prediction",
                           _PREDICT.format(folder=str(images))))
+        cases += hostile_cases(Path(tmp))
         peaks = list(task_pool(default_jobs(jobs)).map(peak_rss_mb,
                                                        [code for _, _, code in cases]))
     rows = [(case, kind, peak) for (case, kind, _), peak in zip(cases, peaks, strict=True)]

@@ -79,11 +79,12 @@ TRUST_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
          "test_predict.py::test_large_jpeg_is_decoded_reduced_and_positions_stay_native",
          "test_predict.py::test_declared_size_above_the_limit_is_refused_from_the_header",
          "test_hostile_data.py::test_decompression_bombs_are_refused_from_the_header")),
-    ("No fundus, no verdict", "blank, uniform and noise frames get no label; real photographs "
-     "do; the floors come from the training images only", (
+    ("No fundus, no verdict", "blank, uniform, noise and red frames and dimmed photographs get "
+     "no label; real photographs do; the floors come from the training images only", (
          "test_predict.py::test_frames_without_a_fundus_get_no_verdict",
+         "test_predict.py::test_coloured_frames_and_a_dimmed_fundus_get_no_verdict",
          "test_predict.py::test_real_g1020_images_keep_their_verdict",
-         "test_disc.py::test_no_fundus_floors_are_recomputed_from_the_training_images_only")),
+         "test_fundus.py::test_no_fundus_floors_are_recomputed_from_the_training_images_only")),
     ("Weight files checked from their headers", "sizes, shapes, dtypes and every configuration "
      "field checked before anything is read or allocated", (
          "test_weights.py::test_entries_are_checked_from_their_headers",
