@@ -36,7 +36,7 @@ def test_round_trip_with_numpy_values(tmp_path):
     assert record["run"] == "fixed"
     assert record["metrics"]["test_acc"] == pytest.approx(0.75)
     assert record["metrics"]["confusion"] == [[1, 2], [3, 4]]
-    assert record["data"] == {"dir": None, "synthetic": True, "checksum": "abc123"}
+    assert record["data"] == {"name": None, "dir": None, "synthetic": True, "checksum": "abc123"}
     assert record["seed"] == 0
 
 
@@ -220,3 +220,13 @@ def test_training_runs_side_by_side_give_the_serial_records(tmp_path):
         assert parallel[run]["metrics"] == serial[run]["metrics"]
     assert len(parallel["repro_fixed"]["history"]["train_acc"]) == 3
     assert None not in parallel["repro_fixed"]["history"]["test_acc"]
+
+
+def test_a_record_names_the_data_set_it_was_made_on(tmp_path):
+    """The provenance table says which data set a run used (the control's run is AIROGS's)."""
+    folder = tmp_path / "airogs"
+    folder.mkdir()
+    (folder / "labels.csv").write_text("image,label\nEyePACS-RG-1.jpg,1\n")
+    path = records.write_run_record(tmp_path / "run", config={}, seed=0, data_checksum="c",
+                            metrics={}, data_dir=folder)
+    assert records.read_run_record(path.parent)["data"]["name"] == "EyePACS-AIROGS-light"

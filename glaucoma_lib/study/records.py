@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_info
 
+from glaucoma_lib.data.datasets import dataset_of
 from glaucoma_lib.data.loading import data_checksum
 from glaucoma_lib.files import write_json
 from glaucoma_lib.metrics import always_healthy_accuracy, screening_summary
@@ -132,6 +133,7 @@ def write_run_record(
         "config": config,
         "seed": seed,
         "data": {
+            "name": None if data_dir is None else dataset_of(data_dir).name,
             "dir": str(data_dir) if data_dir is not None else None,
             "synthetic": bool(synthetic),
             "checksum": data_checksum,
