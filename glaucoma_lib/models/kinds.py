@@ -9,17 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from glaucoma_lib.models.disc_model import FORMAT_VERSION, DiscCnnModel, TextureModel
+from glaucoma_lib.models.gap_cnn import GapCnnModel
 from glaucoma_lib.models.image_model import ImageCnnModel
 from glaucoma_lib.nn.network import META_KEY
 from glaucoma_lib.nn.weight_files import WeightsError, read_json_entry
 from glaucoma_lib.paths import WEIGHTS_DIR, weights_file
 
 WEIGHTS_PATH = WEIGHTS_DIR / "final.npz"  # the G1020 model `predict` uses by default
-AIROGS_WEIGHTS_PATH = WEIGHTS_DIR / "airogs.npz"  # the positive control's model
+AIROGS_WEIGHTS_PATH = WEIGHTS_DIR / "airogs.npz"  # the positive control's texture model
+AIROGS_CNN_WEIGHTS_PATH = WEIGHTS_DIR / "airogs_cnn.npz"  # the CNN that learns AIROGS
 
 
-Model = TextureModel | DiscCnnModel | ImageCnnModel
-MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel, ImageCnnModel)}
+Model = TextureModel | DiscCnnModel | ImageCnnModel | GapCnnModel
+MODEL_KINDS = {cls.kind: cls for cls in (TextureModel, DiscCnnModel, ImageCnnModel, GapCnnModel)}
 
 
 def load_model(path: str | Path | None = None) -> Model:

@@ -141,6 +141,8 @@ class DeepConvNet:
     """The original DeepConvNet API (params W1..W8/b1..b8, predict, loss, accuracy, gradient,
     save_params, load_params) built from a NetworkConfig."""
 
+    first_conv = 1  # slot of the first convolution: nothing upstream of it is trained
+
     def __init__(self, input_dim=(3, 64, 64), config: NetworkConfig | None = None):
         self.config = config if config is not None else NetworkConfig(input_dim=input_dim)
         cfg = self.config
@@ -167,7 +169,7 @@ class DeepConvNet:
             if i % 2 == 0:
                 self.slots.append(_Slot(f"Pool{i // 2}", MaxPooling(2, 2, 2)))
                 h, w = conv_output_size(h, 2, 2, 0), conv_output_size(w, 2, 2, 0)
-        self.slots[1].layer.input_grad = False  # nothing upstream of the first conv to train
+        self.slots[self.first_conv].layer.input_grad = False  # nothing upstream to train
 
         n_conv = len(cfg.channels)
         hidden, out = n_conv + 1, n_conv + 2
@@ -289,7 +291,7 @@ class DeepConvNet:
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """Back-propagated gradients of loss(x, t), keyed like params."""
         self.last_loss = self.loss(x, t)
-        self._backward(self.last_layer.backward(1.0), stop=1)  # conv1 skips dx
+        self._backward(self.last_layer.backward(1.0), stop=self.first_conv)  # conv1: no dx
         self.clear_caches()
         grads = {}
         for slot in self.slots:
@@ -310,7 +312,7 @@ class DeepConvNet:
 
     def input_gradient(self, x: np.ndarray, class_index: int = 1) -> np.ndarray:
         """d logit[class_index] / d x, (N, C, H, W): the saliency map."""
-        first_conv = self.slots[1].layer
+        first_conv = self.slots[self.first_conv].layer
         first_conv.input_grad = True
         try:
             return self._class_backward(x, class_index, 0)[1]

@@ -23,9 +23,11 @@ from glaucoma_lib.data.labels import read_labels
 from glaucoma_lib.data.loading import load_images
 from glaucoma_lib.data.patients import patient_ids, patient_table
 from glaucoma_lib.models.features import RandomKernelFeatures
+from glaucoma_lib.models.gap_cnn import GapCnnConfig, GapCnnModel, fit_gap_cnn
 from glaucoma_lib.models.image_stats import image_statistics
 from glaucoma_lib.models.linear import fit_linear
 from glaucoma_lib.models.regions import load_region_crops
+from glaucoma_lib.tasks import run_tasks
 
 TEXTURE_CROP, TEXTURE_SIZE, TEXTURE_C = 96, 32, 0.1
 STATISTICS_C = 1.0
@@ -111,6 +113,36 @@ def statistics_oof(data: SignalData) -> np.ndarray:
     if data.quality is not None:
         features = np.column_stack([features, data.quality])
     return linear_oof(features, data.t, data.folds, STATISTICS_C)
+
+
+def cnn_inputs(data: SignalData, region: str, config: GapCnnConfig) -> np.ndarray:
+    """The CNN's crops of ``region`` ("disc" or "off-disc"), float32 (N, 3, S, S) in [0, 1]."""
+    crops, _ = load_region_crops(data.data_dir, data.ids, region, config.crop_size,
+                                 config.input_size)
+    return crops.astype(np.float32) / 255.0
+
+
+def _cnn_fold(x: np.ndarray, t: np.ndarray, train: np.ndarray, test: np.ndarray,
+              config: GapCnnConfig, seed: int) -> np.ndarray:
+    return fit_gap_cnn(x[train], t[train], config, seed).predict_proba(x[test])
+
+
+def cnn_oof(data: SignalData, region: str, config: GapCnnConfig, seed: int = 0,
+            jobs: int | None = None) -> np.ndarray:
+    """Out-of-fold probabilities of the CNN on ``region`` crops, one task per fold; fold f
+    trains with seed 1000 * seed + f, so the result does not depend on ``jobs``."""
+    x = cnn_inputs(data, region, config)
+    tasks = [(x, data.t, tr, te, config, 1000 * seed + f)
+             for f, (tr, te) in enumerate(data.folds)]
+    oof = np.empty(len(data.t))
+    for (_, te), prob in zip(data.folds, run_tasks(_cnn_fold, tasks, jobs), strict=True):
+        oof[te] = prob
+    return oof
+
+
+def fit_cnn(data: SignalData, config: GapCnnConfig, seed: int = 0) -> GapCnnModel:
+    """The CNN on disc crops of every image of ``data`` (a final model)."""
+    return fit_gap_cnn(cnn_inputs(data, "disc", config), data.t, config, seed)
 
 
 def signal_oofs(data: SignalData, seed: int = 0,
