@@ -1,4 +1,4 @@
-"""The paper's front matter as data, from the run records of notebooks 04, 06 and 08: the
+"""The paper's front matter as data, from the run records of notebooks 04, 06, 08 and 09: the
 records themselves, the key-results tables and the headline ROC figure's curves (the abstract,
 introduction and discussion in words are in study/sentences/). Nothing here trains or scores;
 every number is read from a record.
@@ -19,6 +19,9 @@ from glaucoma_lib.study.original import ORIGINAL_REPORTED, original_test_scoring
 from glaucoma_lib.study.records import read_run_record
 
 CONTROL_RUN = "control"  # notebook 08's run folder
+SIGNAL_RUN = "signal"  # notebook 09's run folder
+KEY_SIGNAL_ROWS = ("CNN, disc crop", "CNN, off-disc crop", "texture, disc crop",
+                   "texture, off-disc crop", "image statistics (no disc)")
 
 
 def load_records(checksum: str, seed: int = 0, n_seeds: int = 3,
@@ -42,6 +45,11 @@ def load_records(checksum: str, seed: int = 0, n_seeds: int = 3,
     if records["control"] is not None and \
             records["control"]["metrics"].get("g1020_checksum") != checksum:
         records["control"] = None
+    signal = root / SIGNAL_RUN
+    records["signal"] = read_run_record(signal) if (signal / "run_record.json").is_file() \
+        else None
+    if records["signal"] is not None and records["signal"]["data"]["checksum"] != checksum:
+        records["signal"] = None
     return records
 
 
@@ -105,6 +113,22 @@ def control_table(records: dict) -> pd.DataFrame | None:
             p: f"{by_pipeline[p]['pooled AUC']:.3f} ({by_pipeline[p]['pooled 95% CI']})"
             for p in keep}
     return pd.DataFrame(columns).rename_axis("pooled CV ROC AUC (95% CI)")
+
+
+def signal_table(records: dict) -> pd.DataFrame | None:
+    """Key results of the where-is-the-signal study: pooled out-of-fold ROC AUC (95% CI) of the
+    CNN and the texture model on the disc and off-disc crops, and of the image statistics, on
+    each data set (a dash where a row is not run in this build)."""
+    signal = records["signal"]
+    if signal is None:
+        return None
+    rows = pd.DataFrame(signal["metrics"]["signal"])
+    rows = rows[rows["model and input"].isin(KEY_SIGNAL_ROWS)]
+    cells = rows.assign(cell=[f"{a:.3f} ({lo:.3f}–{hi:.3f})" for a, lo, hi in
+                              zip(rows["AUC"], rows["low"], rows["high"], strict=True)])
+    wide = cells.pivot(index="model and input", columns="data set", values="cell")
+    order = [r for r in KEY_SIGNAL_ROWS if r in wide.index]
+    return wide.loc[order, list(dict.fromkeys(rows["data set"]))].fillna("–")
 
 
 def _interval(summary: dict) -> tuple[float, float, float]:

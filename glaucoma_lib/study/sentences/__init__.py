@@ -36,7 +36,11 @@ from glaucoma_lib.study.sentences.reproduction import (
     reproduction_findings,
     split_balance_text,
 )
-from glaucoma_lib.study.sentences.signal import vcdr_sentence, where_sentences
+from glaucoma_lib.study.sentences.signal import (
+    signal_abstract,
+    vcdr_sentence,
+    where_sentences,
+)
 
 __all__ = [
     "VARIANTS_COMPARED_ABOUT", "abstract", "airogs_audit_text", "baseline_note",
@@ -44,5 +48,5 @@ __all__ = [
     "evaluation_findings", "explanation_text", "final_accuracy_text", "forking_paths_text",
     "headline_caption", "ideas_text", "introduction", "leakage_text", "method_note",
     "neighbour_evidence_text", "references_markdown", "reproduction_findings",
-    "split_balance_text", "sweep_text", "vcdr_sentence", "where_sentences",
+    "signal_abstract", "split_balance_text", "sweep_text", "vcdr_sentence", "where_sentences",
 ]

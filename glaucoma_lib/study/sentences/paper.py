@@ -15,6 +15,7 @@ from glaucoma_lib.study.audit import (
 from glaucoma_lib.study.control import CNN_RECIPES, NESTED
 from glaucoma_lib.study.experiments import seed_summary
 from glaucoma_lib.study.original import ORIGINAL_REPORTED
+from glaucoma_lib.study.sentences.signal import signal_abstract
 
 PROSE_FILE = Path(__file__).with_name("prose.md")
 
@@ -120,6 +121,8 @@ def abstract(records: dict) -> str:
             "photograph; from 800 images it finds no pattern in G1020's clinical labels that "
             "generalises."
         )
+    if records.get("signal") is not None:
+        text += " " + signal_abstract(records["signal"])
     return text
 
 
