@@ -197,3 +197,24 @@ def test_finite_but_absurd_weights_are_refused(tmp_path):
     path = model.save(tmp_path / "absurd.npz")
     with pytest.raises(WeightsError, match="W2"):
         load_model(path)
+
+
+def test_the_cnn_study_batch_equals_the_serial_run_and_returns_the_finals(tmp_path,
+                                                                           private_cache):
+    """Folds and final models in one batch of tasks: the same numbers with two workers as in
+    this process, out-of-fold probabilities for every image, finals where asked."""
+    from glaucoma_lib.data.synthetic import ensure_synthetic
+    from glaucoma_lib.study import signal
+    data = signal.load_signal_data(ensure_synthetic(tmp_path / "syn", n_images=24), k=2)
+    config = replace(GapCnnConfig(), input_size=16, channels=(4, 8), pooled_blocks=1, epochs=1,
+                     warmup=0, batch_size=8)
+    sets, regions = {"S": data}, {"S": ("disc", "off-disc")}
+    serial, serial_models = signal.cnn_study(sets, regions, ("S",), config, seed=1, jobs=1)
+    pooled, pooled_models = signal.cnn_study(sets, regions, ("S",), config, seed=1, jobs=2)
+    assert set(serial["S"]) == {"CNN, disc crop", "CNN, off-disc crop"}
+    for row in serial["S"]:
+        np.testing.assert_array_equal(serial["S"][row], pooled["S"][row])
+        assert np.isfinite(serial["S"][row]).all() and serial["S"][row].shape == (24,)
+    x = signal.cnn_inputs(data, "disc", config)
+    np.testing.assert_array_equal(serial_models["S"].predict_proba(x),
+                                  pooled_models["S"].predict_proba(x))

@@ -122,35 +122,51 @@ def cnn_inputs(data: SignalData, region: str, config: GapCnnConfig) -> np.ndarra
     return crops.astype(np.float32) / 255.0
 
 
-def _cnn_fold(x: np.ndarray, t: np.ndarray, train: np.ndarray, test: np.ndarray,
-              config: GapCnnConfig, seed: int) -> np.ndarray:
-    return fit_gap_cnn(x[train], t[train], config, seed).predict_proba(x[test])
+def _cnn_task(x: np.ndarray, t: np.ndarray, train: np.ndarray, test: np.ndarray | None,
+              config: GapCnnConfig, seed: int) -> np.ndarray | GapCnnModel:
+    """One fold's out-of-fold probabilities, or (test None) the fitted model itself."""
+    model = fit_gap_cnn(x[train], t[train], config, seed)
+    return model if test is None else model.predict_proba(x[test])
 
 
-def cnn_oof(data: SignalData, region: str, config: GapCnnConfig, seed: int = 0,
-            jobs: int | None = None) -> np.ndarray:
-    """Out-of-fold probabilities of the CNN on ``region`` crops, one task per fold; fold f
-    trains with seed 1000 * seed + f, so the result does not depend on ``jobs``."""
-    x = cnn_inputs(data, region, config)
-    tasks = [(x, data.t, tr, te, config, 1000 * seed + f)
-             for f, (tr, te) in enumerate(data.folds)]
-    oof = np.empty(len(data.t))
-    for (_, te), prob in zip(data.folds, run_tasks(_cnn_fold, tasks, jobs), strict=True):
-        oof[te] = prob
-    return oof
-
-
-def fit_cnn(data: SignalData, config: GapCnnConfig, seed: int = 0) -> GapCnnModel:
-    """The CNN on disc crops of every image of ``data`` (a final model)."""
-    return fit_gap_cnn(cnn_inputs(data, "disc", config), data.t, config, seed)
+def cnn_study(sets: dict[str, SignalData], regions: dict[str, tuple[str, ...]],
+              finals: tuple[str, ...], config: GapCnnConfig, seed: int = 0,
+              jobs: int | None = None) -> tuple[dict[str, dict[str, np.ndarray]],
+                                                dict[str, GapCnnModel]]:
+    """Every CNN training of the study as one batch of tasks, so both cores stay busy to the
+    end: the folds of each data set's ``regions`` ("disc", "off-disc") and the final models
+    (disc crops, every image) of the data sets in ``finals``, largest first. Fold f trains with
+    seed 1000 * seed + f and a final model with ``seed``, whatever ``jobs`` is. Returns the
+    out-of-fold probabilities by data set and row name ("CNN, disc crop") and the finals."""
+    inputs = {(name, region): cnn_inputs(sets[name], region, config)
+              for name in sets for region in regions.get(name, ())}
+    tasks, keys = [], []
+    for name in finals:
+        x = inputs[(name, "disc")]
+        tasks.append((x, sets[name].t, np.arange(len(x)), None, config, seed))
+        keys.append((name, "final", None))
+    for (name, region), x in inputs.items():
+        for f, (train, test) in enumerate(sets[name].folds):
+            tasks.append((x, sets[name].t, train, test, config, 1000 * seed + f))
+            keys.append((name, region, test))
+    oofs = {name: {} for name in sets}
+    models = {}
+    for (name, region, test), result in zip(keys, run_tasks(_cnn_task, tasks, jobs),
+                                            strict=True):
+        if test is None:
+            models[name] = result
+        else:
+            row = oofs[name].setdefault(f"CNN, {region} crop", np.empty(len(sets[name].t)))
+            row[test] = result
+    return oofs, models
 
 
 def signal_oofs(data: SignalData, seed: int = 0,
                 extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Every row of the where-is-the-signal table for one data set: the texture model on each
-    input, the image statistics, and any ``extra`` out-of-fold scores (the CNN's)."""
-    return {**texture_oofs(data, seed), "image statistics (no disc)": statistics_oof(data),
-            **(extra or {})}
+    """Every row of the where-is-the-signal table for one data set: any ``extra`` out-of-fold
+    scores first (the CNN's), the texture model on each input, then the image statistics."""
+    return {**(extra or {}), **texture_oofs(data, seed),
+            "image statistics (no disc)": statistics_oof(data)}
 
 
 def signal_table(results: dict[str, tuple[SignalData, dict[str, np.ndarray]]],
