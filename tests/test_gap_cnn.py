@@ -218,3 +218,36 @@ def test_the_cnn_study_batch_equals_the_serial_run_and_returns_the_finals(tmp_pa
     x = signal.cnn_inputs(data, "disc", config)
     np.testing.assert_array_equal(serial_models["S"].predict_proba(x),
                                   pooled_models["S"].predict_proba(x))
+
+
+@pytest.mark.parametrize(("standardise", "batchnorm"), [(False, True), (True, False)])
+def test_the_ablated_networks_pass_the_gradient_check(standardise, batchnorm):
+    """Without standardisation the first conv is slot 1; without BatchNorm the convs get
+    biases: either way every parameter's gradient is right."""
+    config = GapNetConfig(input_size=8, channels=(3, 4), pooled_blocks=1, dropout_ratio=0.0,
+                          dtype="float64", seed=2, standardise=standardise, batchnorm=batchnorm)
+    net = GapConvNet(config)
+    assert ("b1" in net.params) != batchnorm
+    assert net.slots[net.first_conv].name == "Conv1"
+    rng = np.random.default_rng(1)
+    errors = gradient_check(net, rng.standard_normal((4, 3, 8, 8)), np.array([0, 1, 1, 0]))
+    assert set(errors) == set(net.params) and max(errors.values()) < 1e-6, errors
+
+
+def test_without_the_schedule_the_learning_rate_stays_put():
+    from glaucoma_lib.models import gap_cnn
+    seen = []
+
+    class Spy(gap_cnn.Trainer):
+        def __init__(self, *args, lr_schedule=None, **kwargs):
+            seen.append(lr_schedule)
+            super().__init__(*args, lr_schedule=lr_schedule, **kwargs)
+
+    x = np.random.default_rng(0).random((8, 3, 16, 16), dtype=np.float32)
+    config = replace(GapCnnConfig(), input_size=16, channels=(4,), pooled_blocks=1, epochs=1,
+                     warmup=0, batch_size=8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gap_cnn, "Trainer", Spy)
+        fit_gap_cnn(x, np.arange(8) % 2, config)
+        fit_gap_cnn(x, np.arange(8) % 2, replace(config, schedule=False))
+    assert isinstance(seen[0], WarmupCosine) and seen[1] is None

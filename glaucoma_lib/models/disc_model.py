@@ -41,7 +41,7 @@ from glaucoma_lib.nn.network import (
 from glaucoma_lib.nn.validate import (
     require_bool,
     require_dict,
-    require_int,
+    require_fields,
     require_number,
     require_numbers,
 )
@@ -104,19 +104,8 @@ class DiscModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> DiscModelConfig:
         """A stored configuration with every value checked; a ValueError names the field."""
-        d = dict(require_dict("config", d))
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}")
-        for name, (lo, hi) in INT_RANGES.items():
-            if name in d:
-                require_int(f"config.{name}", d[name], lo, hi)
-        for name, (lo, hi) in NUMBER_RANGES.items():
-            if name in d:
-                require_number(f"config.{name}", d[name], lo, hi)
-        for name in BOOLS:
-            if name in d:
-                require_bool(f"config.{name}", d[name])
+        d = require_fields("config", d, [f.name for f in fields(cls)], INT_RANGES,
+                           NUMBER_RANGES, BOOLS)
         if "channels" in d:
             if not isinstance(d["channels"], list):
                 raise ValueError(f"config.channels must be a list, got {d['channels']!r}")

@@ -25,7 +25,7 @@ from glaucoma_lib.nn.gap_net import GapConvNet, GapNetConfig, load_gap_network
 from glaucoma_lib.nn.network import CONFIG_KEY
 from glaucoma_lib.nn.schedule import WarmupCosine
 from glaucoma_lib.nn.train import Trainer
-from glaucoma_lib.nn.validate import require_bool, require_dict, require_int, require_number
+from glaucoma_lib.nn.validate import require_dict, require_fields, require_number
 from glaucoma_lib.nn.weight_files import read_json_entry
 
 
@@ -62,6 +62,7 @@ INT_RANGES = {"crop_size": (8, 2048), "input_size": (8, 256), "pooled_blocks": (
               "epochs": (0, 100_000), "warmup": (0, 100_000), "batch_size": (1, 100_000)}
 NUMBER_RANGES = {"dropout_ratio": (0.0, 0.999), "smoothing": (0.0, 0.999), "lr": (1e-12, 10.0),
                  "weight_decay": (0.0, 1.0)}
+BOOLS = ("augment", "flip_average", "schedule", "standardise", "batchnorm")
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,14 @@ class GapCnnConfig:
     weight_decay: float = 0.05
     augment: bool = True
     flip_average: bool = True
+    schedule: bool = True  # warm-up then cosine decay; False: the same learning rate throughout
+    standardise: bool = True
+    batchnorm: bool = True
 
     def network_config(self, seed: int) -> GapNetConfig:
         return GapNetConfig(self.input_size, tuple(self.channels), self.pooled_blocks,
-                            self.dropout_ratio, self.smoothing, seed)
+                            self.dropout_ratio, self.smoothing, seed,
+                            standardise=self.standardise, batchnorm=self.batchnorm)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,20 +97,11 @@ class GapCnnConfig:
     @classmethod
     def from_dict(cls, d) -> GapCnnConfig:
         """A stored configuration, every value checked (ValueError names the field)."""
-        d = require_dict("config", d)
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"config has unknown fields {sorted(unknown)}")
-        values = {k: require_int(f"config.{k}", d[k], *INT_RANGES[k])
-                  for k in INT_RANGES if k in d}
-        values |= {k: require_number(f"config.{k}", d[k], *NUMBER_RANGES[k])
-                   for k in NUMBER_RANGES if k in d}
-        values |= {k: require_bool(f"config.{k}", d[k]) for k in ("augment", "flip_average")
-                   if k in d}
+        d = require_fields("config", d, [f.name for f in fields(cls)], INT_RANGES,
+                           NUMBER_RANGES, BOOLS)
         if "channels" in d:
-            values["channels"] = GapNetConfig(channels=d["channels"], pooled_blocks=0).channels
-        return cls(**values)
+            d["channels"] = GapNetConfig(channels=d["channels"], pooled_blocks=0).channels
+        return cls(**d)
 
 
 def crops_for(squares: list[np.ndarray], locs: list[DiscLocation],
@@ -166,7 +162,7 @@ class GapCnnModel:
         require_dict("metadata", header.get("metadata"))
         stored = require_dict(CONFIG_KEY, read_json_entry(path, CONFIG_KEY))
         expected = asdict(config.network_config(0))
-        for name in ("input_size", "channels", "pooled_blocks"):
+        for name in ("input_size", "channels", "pooled_blocks", "standardise", "batchnorm"):
             value = stored.get(name)
             if (list(value) if isinstance(value, list | tuple) else value) != (
                     list(expected[name]) if name == "channels" else expected[name]):
@@ -188,6 +184,7 @@ def fit_gap_cnn(x: np.ndarray, t: np.ndarray, config: GapCnnConfig, seed: int = 
             optimizer_param={"lr": config.lr, "weight_decay": config.weight_decay,
                              "decoupled": True},
             seed=seed, verbose=False, augment=CropAugmenter() if config.augment else None,
-            lr_schedule=WarmupCosine(config.lr, config.epochs, config.warmup),
+            lr_schedule=(WarmupCosine(config.lr, config.epochs, config.warmup)
+                         if config.schedule else None),
             score_train=False).train()
     return GapCnnModel(config, network)

@@ -26,9 +26,8 @@ from glaucoma_lib.nn.network import (
 )
 from glaucoma_lib.nn.train import Trainer
 from glaucoma_lib.nn.validate import (
-    require_bool,
     require_dict,
-    require_int,
+    require_fields,
     require_number,
     require_numbers,
 )
@@ -134,19 +133,8 @@ class ImageCnnModel:
 
 def _checked_recipe(d) -> ImageRecipe:
     """A stored ImageRecipe with every value checked; a ValueError names the field."""
-    d = require_dict("recipe", d)
-    unknown = sorted(set(d) - {f.name for f in fields(ImageRecipe)})
-    if unknown:
-        raise ValueError(f"recipe has unknown fields {unknown}")
-    for name, (lo, hi) in RECIPE_INTS.items():
-        if name in d:
-            require_int(f"recipe.{name}", d[name], lo, hi)
-    for name in RECIPE_BOOLS:
-        if name in d:
-            require_bool(f"recipe.{name}", d[name])
-    if "lr" in d:
-        require_number("recipe.lr", d["lr"], 1e-12, 10.0)
-    return ImageRecipe(**d)
+    return ImageRecipe(**require_fields("recipe", d, [f.name for f in fields(ImageRecipe)],
+                                        RECIPE_INTS, {"lr": (1e-12, 10.0)}, RECIPE_BOOLS))
 
 
 def fit_image_cnn(x: np.ndarray, t: np.ndarray, recipe: ImageRecipe, seed: int = 0,

@@ -1,6 +1,7 @@
 """GapConvNet: a small all-convolutional network with global average pooling.
 
-Input (3, S, S); each image standardised per channel; B blocks of conv3x3 (pad 1, no bias) +
+Input (3, S, S); each image standardised per channel (can be switched off, as can BatchNorm,
+for the ablation); B blocks of conv3x3 (pad 1, no bias) +
 BatchNorm + ReLU, 2x2 max pooling after each of the first `pooled_blocks` blocks; global
 average pooling; dropout; affine c_B -> 2; softmax cross-entropy with label smoothing. The
 global pooling is what keeps it small: the last block's maps are averaged, not flattened, so
@@ -32,7 +33,7 @@ from glaucoma_lib.nn.network import (
     DeepConvNet,
     _Slot,
 )
-from glaucoma_lib.nn.validate import require_int, require_number
+from glaucoma_lib.nn.validate import require_bool, require_int, require_number
 from glaucoma_lib.nn.weight_files import WeightsError, read_json_entry
 
 
@@ -48,6 +49,8 @@ class GapNetConfig:
     smoothing: float = 0.1
     seed: int = 0
     dtype: str = "float32"
+    standardise: bool = True  # each image's channels to zero mean, unit variance
+    batchnorm: bool = True  # BatchNorm after every conv (without it, the convs get biases)
 
     def __post_init__(self):
         self.input_size = require_int("input_size", self.input_size, 8, MAX_SIDE)
@@ -64,6 +67,8 @@ class GapNetConfig:
                                             open_high=True)
         self.smoothing = require_number("smoothing", self.smoothing, 0.0, 1.0, open_high=True)
         self.seed = require_int("seed", self.seed, 0, 2**63 - 1)
+        require_bool("standardise", self.standardise)
+        require_bool("batchnorm", self.batchnorm)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.parameter_count() > MAX_PARAMETERS:
@@ -72,17 +77,13 @@ class GapNetConfig:
 
     def parameter_count(self) -> int:
         widths = (3, *self.channels)
-        convs = sum(9 * a * b + 2 * b for a, b in zip(widths, widths[1:], strict=False))
+        per_channel = 2 if self.batchnorm else 1  # gamma and beta, or a bias
+        convs = sum(9 * a * b + per_channel * b for a, b in zip(widths, widths[1:], strict=False))
         return convs + 2 * self.channels[-1] + 2
 
     @property
     def input_dim(self) -> tuple[int, int, int]:
         return (3, self.input_size, self.input_size)
-
-    @property
-    def batchnorm(self) -> bool:
-        """Every conv is followed by BatchNorm (read by DeepConvNet._maybe_batchnorm)."""
-        return True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -91,8 +92,6 @@ class GapNetConfig:
 class GapConvNet(DeepConvNet):
     """DeepConvNet's API (params, gradient, predict_proba, frozen, weight files) over the
     global-average-pooling architecture."""
-
-    first_conv = 2  # after the layout change and the per-image standardisation
 
     def __init__(self, config: GapNetConfig | None = None):
         # DeepConvNet.__init__ builds the pair architecture; only its methods are shared
@@ -103,13 +102,20 @@ class GapConvNet(DeepConvNet):
         self.params: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.mode_layers: list[Dropout | BatchNormalization] = []
-        self.slots = [_Slot("ChannelsLast", ChannelsLast()),
-                      _Slot("Standardize", PerImageStandardize())]
+        self.slots = [_Slot("ChannelsLast", ChannelsLast())]
+        if cfg.standardise:
+            self.slots.append(_Slot("Standardize", PerImageStandardize()))
+        self.first_conv = len(self.slots)
         c = 3
         for i, out_c in enumerate(cfg.channels, start=1):
             self.params[f"W{i}"] = self._he((out_c, c, 3, 3), c * 9, init_rng)
-            conv = Convolution(None, np.zeros(out_c, self.dtype), 1, 1)  # no bias: BatchNorm
-            self.slots.append(_Slot(f"Conv{i}", conv, {"W": f"W{i}"}))
+            if cfg.batchnorm:  # BatchNorm's beta does a bias's job
+                conv = Convolution(None, np.zeros(out_c, self.dtype), 1, 1)
+                self.slots.append(_Slot(f"Conv{i}", conv, {"W": f"W{i}"}))
+            else:
+                self.params[f"b{i}"] = np.zeros(out_c, self.dtype)
+                self.slots.append(_Slot(f"Conv{i}", Convolution(None, None, 1, 1),
+                                        {"W": f"W{i}", "b": f"b{i}"}))
             self._maybe_batchnorm(i, out_c)
             self.slots.append(_Slot(f"Relu{i}", Relu()))
             if i <= cfg.pooled_blocks:

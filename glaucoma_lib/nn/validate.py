@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -57,3 +58,24 @@ def require_numbers(field: str, value: Any, length: int | None = None) -> np.nda
     for i, v in enumerate(value):
         require_number(f"{field}[{i}]", v)
     return np.asarray(value, np.float64)
+
+
+def require_fields(field: str, value: Any, known: Iterable[str],
+                   ints: dict[str, tuple[int, int]], numbers: dict[str, tuple[float, float]],
+                   bools: Iterable[str]) -> dict:
+    """A stored dict of settings (a model's configuration): no field outside ``known``, each
+    integer, number and boolean present within its range; a copy is returned."""
+    d = dict(require_dict(field, value))
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"{field} has unknown fields {unknown}")
+    for name, (lo, hi) in ints.items():
+        if name in d:
+            require_int(f"{field}.{name}", d[name], lo, hi)
+    for name, (lo, hi) in numbers.items():
+        if name in d:
+            require_number(f"{field}.{name}", d[name], lo, hi)
+    for name in bools:
+        if name in d:
+            require_bool(f"{field}.{name}", d[name])
+    return d

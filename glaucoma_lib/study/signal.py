@@ -10,7 +10,7 @@ AIROGS by the positive control); nothing here is tuned.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from glaucoma_lib.data.loading import load_images
 from glaucoma_lib.data.patients import patient_ids, patient_table
 from glaucoma_lib.models.features import RandomKernelFeatures
 from glaucoma_lib.models.gap_cnn import GapCnnConfig, GapCnnModel, fit_gap_cnn
+from glaucoma_lib.models.image_model import ORIGINAL_RECIPE, fit_image_cnn
 from glaucoma_lib.models.image_stats import image_statistics
 from glaucoma_lib.models.linear import fit_linear
 from glaucoma_lib.models.regions import load_region_crops
@@ -116,7 +117,10 @@ def statistics_oof(data: SignalData) -> np.ndarray:
 
 
 def cnn_inputs(data: SignalData, region: str, config: GapCnnConfig) -> np.ndarray:
-    """The CNN's crops of ``region`` ("disc" or "off-disc"), float32 (N, 3, S, S) in [0, 1]."""
+    """The CNN's input images of ``region`` ("disc", "off-disc" or "whole image"), float32
+    (N, 3, S, S) in [0, 1]."""
+    if region == "whole image":
+        return load_images(data.data_dir, data.ids, config.input_size).astype(np.float32) / 255
     crops, _ = load_region_crops(data.data_dir, data.ids, region, config.crop_size,
                                  config.input_size)
     return crops.astype(np.float32) / 255.0
@@ -159,6 +163,64 @@ def cnn_study(sets: dict[str, SignalData], regions: dict[str, tuple[str, ...]],
             row = oofs[name].setdefault(f"CNN, {region} crop", np.empty(len(sets[name].t)))
             row[test] = result
     return oofs, models
+
+
+# One ingredient of the recipe taken away at a time, on the same folds (a full build).
+ABLATIONS = {
+    "without augmentation": {"augment": False},
+    "without warm-up and cosine decay": {"schedule": False},
+    "without label smoothing": {"smoothing": 0.0},
+    "without per-image standardisation": {"standardise": False},
+    "without BatchNorm": {"batchnorm": False},
+}
+
+
+def _original_task(images: np.ndarray, t: np.ndarray, train: np.ndarray, test: np.ndarray,
+                   seed: int) -> np.ndarray:
+    model = fit_image_cnn(images[train], t[train], ORIGINAL_RECIPE, seed)
+    return model.predict_proba(images[test].astype(np.float32) / 255.0)
+
+
+def ablation_oofs(data: SignalData, config: GapCnnConfig, seed: int = 0,
+                  jobs: int | None = None) -> dict[str, np.ndarray]:
+    """Out-of-fold probabilities of the recipe with one ingredient changed at a time (the
+    ABLATIONS, the whole image instead of the disc crop) and of the original study's
+    DeepConvNet on the whole image, all on the data set's folds."""
+    variants = {f"CNN {name}": ("disc", replace(config, **change))
+                for name, change in ABLATIONS.items()}
+    variants["CNN on the whole image instead of the disc crop"] = ("whole image", config)
+    tasks, keys = [], []
+    for name, (region, variant) in variants.items():
+        x = cnn_inputs(data, region, variant)
+        for f, (train, test) in enumerate(data.folds):
+            tasks.append((x, data.t, train, test, variant, 1000 * seed + f))
+            keys.append((name, test))
+    oofs = {}
+    for (name, test), prob in zip(keys, run_tasks(_cnn_task, tasks, jobs), strict=True):
+        oofs.setdefault(name, np.empty(len(data.t)))[test] = prob
+    images = load_images(data.data_dir, data.ids, ORIGINAL_RECIPE.image_size)
+    original = run_tasks(_original_task, [(images, data.t, train, test, 1000 * seed + f)
+                                          for f, (train, test) in enumerate(data.folds)], jobs)
+    oofs["original DeepConvNet, whole image"] = np.empty(len(data.t))
+    for (_, test), prob in zip(data.folds, original, strict=True):
+        oofs["original DeepConvNet, whole image"][test] = prob
+    return oofs
+
+
+def ablation_table(data: SignalData, oofs: dict[str, np.ndarray], seed: int = 0
+                   ) -> pd.DataFrame:
+    """Pooled out-of-fold AUC (95% CI) of each variant; a variant whose training diverged
+    (non-finite scores) is named as such instead of scored."""
+    rows = []
+    for name, oof in oofs.items():
+        if np.isfinite(oof).all():
+            s = summary(data, oof, seed)
+            rows.append({"variant": name, "AUC (95% CI)":
+                         f"{s['AUC']:.3f} ({s['low']:.3f}–{s['high']:.3f})", **s})
+        else:
+            rows.append({"variant": name, "AUC (95% CI)": "diverged (non-finite scores)",
+                         "AUC": np.nan, "low": np.nan, "high": np.nan})
+    return pd.DataFrame(rows).set_index("variant")
 
 
 def signal_oofs(data: SignalData, seed: int = 0,
