@@ -137,11 +137,12 @@ def cnn_study(sets: dict[str, SignalData], regions: dict[str, tuple[str, ...]],
               finals: tuple[str, ...], config: GapCnnConfig, seed: int = 0,
               jobs: int | None = None) -> tuple[dict[str, dict[str, np.ndarray]],
                                                 dict[str, GapCnnModel]]:
-    """Every CNN training of the study as one batch of tasks, so both cores stay busy to the
-    end: the folds of each data set's ``regions`` ("disc", "off-disc") and the final models
-    (disc crops, every image) of the data sets in ``finals``, largest first. Fold f trains with
-    seed 1000 * seed + f and a final model with ``seed``, whatever ``jobs`` is. Returns the
-    out-of-fold probabilities by data set and row name ("CNN, disc crop") and the finals."""
+    """Every CNN training of the study as one batch of tasks, handed out largest training set
+    first so that both cores stay busy to the end: the folds of each data set's ``regions``
+    ("disc", "off-disc") and the final models (disc crops, every image) of ``finals``. Fold f
+    trains with seed 1000 * seed + f and a final model with ``seed``, whatever ``jobs`` is.
+    Returns the out-of-fold probabilities by data set and row name ("CNN, disc crop") and the
+    finals."""
     inputs = {(name, region): cnn_inputs(sets[name], region, config)
               for name in sets for region in regions.get(name, ())}
     tasks, keys = [], []
@@ -153,10 +154,11 @@ def cnn_study(sets: dict[str, SignalData], regions: dict[str, tuple[str, ...]],
         for f, (train, test) in enumerate(sets[name].folds):
             tasks.append((x, sets[name].t, train, test, config, 1000 * seed + f))
             keys.append((name, region, test))
+    order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][2]))  # longest first
+    results = run_tasks(_cnn_task, [tasks[i] for i in order], jobs)
     oofs = {name: {} for name in sets}
     models = {}
-    for (name, region, test), result in zip(keys, run_tasks(_cnn_task, tasks, jobs),
-                                            strict=True):
+    for (name, region, test), result in zip([keys[i] for i in order], results, strict=True):
         if test is None:
             models[name] = result
         else:
