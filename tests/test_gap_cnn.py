@@ -251,3 +251,17 @@ def test_without_the_schedule_the_learning_rate_stays_put():
         fit_gap_cnn(x, np.arange(8) % 2, config)
         fit_gap_cnn(x, np.arange(8) % 2, replace(config, schedule=False))
     assert isinstance(seen[0], WarmupCosine) and seen[1] is None
+
+
+def test_the_committed_airogs_cnn_is_the_cnn_and_scores_a_photograph():
+    """glaucoma_lib/weights/airogs_cnn.npz: the GAP-CNN trained on all AIROGS images, usable by
+    predict --weights, its threshold from out-of-fold probabilities."""
+    from conftest import fundus
+
+    from glaucoma_lib.cli.predict import predict
+    from glaucoma_lib.models.kinds import AIROGS_CNN_WEIGHTS_PATH
+    model = load_model(AIROGS_CNN_WEIGHTS_PATH)
+    assert model.kind == "gap_cnn" and 0 < model.threshold < 1
+    assert model.metadata["trained_on"].startswith("EyePACS-AIROGS-light")
+    [row] = predict([fundus()], weights=AIROGS_CNN_WEIGHTS_PATH, as_frame=False)
+    assert row.status == "ok" and 0 <= row.probability <= 1
