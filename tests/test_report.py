@@ -163,10 +163,31 @@ def test_kernels_get_one_blas_thread_unless_their_notebook_runs_alone(tmp_path, 
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     for stem in ("04_training", "03_numpy_cnn"):
         notebook = _notebook(tmp_path / f"{stem}.ipynb", "x = 1", title=stem)
-        report._execute_into(notebook, tmp_path, {}, tmp_path, progress=False)
+        report._execute_into(notebook, tmp_path, {}, tmp_path, progress=False,
+                             environment=dict(os.environ))
     assert "03_numpy_cnn" in report.ALONE
     assert seen == {"04_training": "1", "03_numpy_cnn": "2"}
     assert os.environ["OPENBLAS_NUM_THREADS"] == "2"  # restored after the notebook
+
+
+def test_a_kernel_gets_exactly_the_build_environment_even_in_a_reused_worker(tmp_path,
+                                                                             monkeypatch):
+    """A variable the build does not have (the worker process still does) never reaches the
+    kernel: a stale AIROGS_DATA once made a build without the control data run it anyway."""
+    seen = {}
+
+    def execute(notebook, *args):
+        seen.update(os.environ)
+        return 0.0, 0.0
+
+    monkeypatch.setattr(report, "execute_notebook", execute)
+    monkeypatch.setenv("AIROGS_DATA", "/stale/in/this/worker")
+    notebook = _notebook(tmp_path / "08_positive_control.ipynb", "x = 1", title="control")
+    build_environment = {k: v for k, v in os.environ.items() if k != "AIROGS_DATA"}
+    report._execute_into(notebook, tmp_path, {}, tmp_path, progress=False,
+                         environment={**build_environment, "GLAUCOMA_MODELS_DIR": "/m"})
+    assert "AIROGS_DATA" not in seen and seen["GLAUCOMA_MODELS_DIR"] == "/m"
+    assert os.environ["AIROGS_DATA"] == "/stale/in/this/worker"  # the worker's own, restored
 
 
 def test_cpu_seconds_count_the_processes_a_notebook_waits_for(tmp_path):

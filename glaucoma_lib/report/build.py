@@ -110,18 +110,18 @@ def parameters_for(notebook: Path, offered: dict) -> dict:
 
 
 @contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the kernels papermill starts, then restore them."""
-    saved = {k: os.environ.get(k) for k in values}
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Exactly ``values`` as the environment of the kernels papermill starts, then the old one
+    back. Exactly: a reused pool worker still holds the environment it was started with, and a
+    variable the build no longer has (say AIROGS_DATA) must not reach the kernel from there."""
+    saved = dict(os.environ)
+    os.environ.clear()
     os.environ.update(values)
     try:
         yield
     finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def quiet_kernel_profile(build: Path) -> Path:
@@ -180,10 +180,10 @@ def _children_cpu_seconds() -> float:
 
 
 def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progress: bool,
-                  environment: dict[str, str] | None = None) -> tuple[float, float]:
+                  environment: dict[str, str]) -> tuple[float, float]:
     """execute_notebook into the build folder (module level, so worker processes can run it),
-    its kernel started with ``environment`` (set here, in whichever process runs the notebook:
-    a reused pool worker keeps the environment it was started with).
+    its kernel started with the build's whole ``environment`` (set here, in whichever process
+    runs the notebook: a reused pool worker keeps the environment it was started with).
 
     Kernels get one BLAS thread, except a notebook that runs ALONE (the benchmark, which
     measures threads): the cores are used by notebooks side by side and experiment workers.
@@ -191,7 +191,7 @@ def _execute_into(notebook: Path, build: Path, offered: dict, cwd: Path, progres
     notebook 04's training, ~110 alone), and the numbers no longer depend on the core count.
     """
     threads = {} if notebook.stem in ALONE else ONE_BLAS_THREAD
-    with _environment(**(environment or {}), **threads):
+    with _environment({**environment, **threads}):
         return execute_notebook(notebook, build / "notebooks" / notebook.name,
                                 parameters_for(notebook, offered), cwd, progress)
 
@@ -254,7 +254,7 @@ def build_report(options: BuildOptions) -> BuildResult:
     for folder in ("notebooks", "figures", "weights"):
         (build / folder).mkdir()
     print(f"Building the report in {shown(build)} on {describe_data(data_dir)}", flush=True)
-    environment = {"GLAUCOMA_FIGURES_DIR": str(build / "figures"),
+    environment = {**os.environ, "GLAUCOMA_FIGURES_DIR": str(build / "figures"),
                    "GLAUCOMA_TABLES_DIR": str(build / "tables"),
                    "GLAUCOMA_WEIGHTS_DIR": str(build / "weights"),
                    "IPYTHONDIR": str(quiet_kernel_profile(build))}
