@@ -14,6 +14,7 @@ from glaucoma_lib.cli.predict import predict
 from glaucoma_lib.data import split
 from glaucoma_lib.models.image_model import ImageCnnModel, ImageRecipe, fit_image_cnn
 from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.models.linear import linear_oof
 from glaucoma_lib.study import control
 
 
@@ -34,7 +35,7 @@ def test_nested_choice_finds_the_informative_features_and_best_ignores_the_neste
     data = planted()
     oof, chosen = control.nested_texture_oof(data, inner_k=3)
     assert all("96 px" in c for c in chosen)
-    table = pd.DataFrame([control.summarise(n, data.t, control.linear_oof(
+    table = pd.DataFrame([control.summarise(n, data.t, linear_oof(
         data.texture[crop], data.t, data.folds, c), data.folds)
         for n, (crop, c) in control.texture_candidates().items()]).set_index("pipeline")
     table.loc["texture, crop and C chosen by inner CV (nested)"] = table.iloc[0]
@@ -58,7 +59,7 @@ def test_learning_curve_sizes_and_subsamples():
 def test_chosen_texture_model_takes_its_threshold_from_out_of_fold_probabilities():
     data = planted()
     name = "texture on 96 px disc crops, C=0.1"
-    oof = control.linear_oof(data.texture[96], data.t, data.folds, 0.1)
+    oof = linear_oof(data.texture[96], data.t, data.folds, 0.1)
     model = control.fit_chosen(data, name, oof)
     assert model.kind == "texture" and model.config.crop_size == 96
     assert model.metadata["pipeline"] == name

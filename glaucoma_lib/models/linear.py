@@ -65,3 +65,12 @@ def fit_linear(features: np.ndarray, t: np.ndarray, c: float = 0.01) -> LinearSc
         if np.max(np.abs(step)) < 1e-10:
             break
     return LinearScorer(mean, scale, beta[:-1].copy(), float(beta[-1]))
+
+
+def linear_oof(features: np.ndarray, t: np.ndarray, folds: list, c: float) -> np.ndarray:
+    """Out-of-fold probabilities of the logistic regression on fixed features: each fold's
+    images scored by a scorer fitted on the others."""
+    oof = np.empty(len(t))
+    for tr, te in folds:
+        oof[te] = fit_linear(features[tr], t[tr], c).predict_proba(features[te])
+    return oof

@@ -28,7 +28,7 @@ from glaucoma_lib.models.image_model import (
     ImageRecipe,
     fit_image_cnn,
 )
-from glaucoma_lib.models.linear import fit_linear
+from glaucoma_lib.models.linear import fit_linear, linear_oof
 from glaucoma_lib.tasks import run_tasks
 
 CNN_RECIPES = {
@@ -100,14 +100,6 @@ def cnn_oof(data: StudyData, recipe: ImageRecipe, seed: int = 0, jobs: int | Non
     for (_, te), prob in zip(data.folds, run_tasks(_cnn_fold, tasks, jobs, scheduler),
                              strict=True):
         oof[te] = prob
-    return oof
-
-
-def linear_oof(features: np.ndarray, t: np.ndarray, folds: list, c: float) -> np.ndarray:
-    """Out-of-fold probabilities of the logistic regression on fixed features."""
-    oof = np.empty(len(t))
-    for tr, te in folds:
-        oof[te] = fit_linear(features[tr], t[tr], c).predict_proba(features[te])
     return oof
 
 

@@ -26,7 +26,7 @@ from glaucoma_lib.models.features import RandomKernelFeatures
 from glaucoma_lib.models.gap_cnn import GapCnnConfig, GapCnnModel, fit_gap_cnn
 from glaucoma_lib.models.image_model import ORIGINAL_RECIPE, fit_image_cnn
 from glaucoma_lib.models.image_stats import image_statistics
-from glaucoma_lib.models.linear import fit_linear
+from glaucoma_lib.models.linear import linear_oof
 from glaucoma_lib.models.regions import load_region_crops
 from glaucoma_lib.tasks import run_tasks
 
@@ -81,14 +81,6 @@ def summary(data: SignalData, oof: np.ndarray, seed: int = 0) -> dict:
     """Pooled out-of-fold AUC with a patient-clustered bootstrap 95% CI."""
     auc, low, high = metrics.cluster_bootstrap_ci(data.t, oof, data.patients, seed=seed)
     return {"AUC": auc, "low": low, "high": high}
-
-
-def linear_oof(features: np.ndarray, t: np.ndarray, folds: list, c: float) -> np.ndarray:
-    """Out-of-fold probabilities of the NumPy logistic regression on fixed features."""
-    oof = np.empty(len(t))
-    for tr, te in folds:
-        oof[te] = fit_linear(features[tr], t[tr], c).predict_proba(features[te])
-    return oof
 
 
 def texture_inputs(data: SignalData) -> dict[str, np.ndarray]:
