@@ -16,7 +16,8 @@ import pandas as pd
 from glaucoma_lib import metrics
 from glaucoma_lib.models.features import RandomKernelFeatures
 from glaucoma_lib.models.linear import fit_linear
-from glaucoma_lib.study.signal import TEXTURE_C, SignalData, texture_inputs
+from glaucoma_lib.models.regions import load_region_crops
+from glaucoma_lib.study.signal import TEXTURE_C, TEXTURE_CROP, TEXTURE_SIZE, SignalData
 
 Score = Callable[[SignalData], np.ndarray]
 
@@ -27,7 +28,8 @@ def fit_texture(data: SignalData, seed: int = 0) -> Score:
     bank = RandomKernelFeatures(seed=seed)
 
     def features(d: SignalData) -> np.ndarray:
-        return bank(texture_inputs(d)["disc crop"].astype(np.float32) / 255.0)
+        crops, _ = load_region_crops(d.data_dir, d.ids, "disc", TEXTURE_CROP, TEXTURE_SIZE)
+        return bank(crops.astype(np.float32) / 255.0)
 
     scorer = fit_linear(features(data), data.t, TEXTURE_C)
     return lambda other: scorer.predict_proba(features(other))
@@ -35,8 +37,8 @@ def fit_texture(data: SignalData, seed: int = 0) -> Score:
 
 def across_table(models: dict[tuple[str, str], Score], targets: dict[str, SignalData],
                  seed: int = 0) -> pd.DataFrame:
-    """Rows: model, trained on, scored on, images, AUC with a patient-clustered 95% CI, and the
-    always-healthy accuracy there; each model on every target but its own data set."""
+    """Rows: model, trained on, scored on, images, AUC with a patient-clustered 95% CI; each
+    model on every target but its own data set."""
     rows = []
     for (model, trained_on), score in models.items():
         for name, target in targets.items():
