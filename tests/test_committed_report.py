@@ -1,20 +1,39 @@
-"""The committed report (report/report.html and .pdf, built on G1020 by `make report`) reads as a
-paper: nothing clipped, no build-machine paths, numbered captions, main body within budget."""
+"""The committed build (report/paper.* and supplement.*, built with G1020, EyePACS-AIROGS-light and
+HYGD by `make report`): a paper a journal would print, within its page budget, whose first two
+pages give the headline result, its interval and its control; a supplement with nothing cut."""
 
 import json
 from pathlib import Path
 
 import pytest
-from report_checks import check_report
+from report_checks import check_paper, check_supplement, pdf_pages
 
 REPORT = Path(__file__).resolve().parent.parent / "report"
 
 
-def test_committed_report_is_a_clean_paper():
-    if not (REPORT / "report.html").is_file():
-        pytest.skip("no committed report in this checkout")
-    pdf = REPORT / "report.pdf"
-    check_report(REPORT / "report.html", pdf if pdf.is_file() else None)
+def _committed(name: str) -> Path:
+    if not (REPORT / name).is_file():
+        pytest.skip(f"no committed {name} in this checkout")
+    return REPORT / name
+
+
+def test_committed_paper_reads_as_a_paper():
+    pdf = REPORT / "paper.pdf"
+    check_paper(_committed("paper.html"), pdf if pdf.is_file() else None)
+
+
+def test_committed_supplement_is_whole():
+    pdf = REPORT / "supplement.pdf"
+    check_supplement(_committed("supplement.html"), pdf if pdf.is_file() else None)
+
+
+def test_headline_interval_and_control_are_on_the_first_two_pages():
+    stored = json.loads(_committed("tables/paper_values.json").read_text())
+    airogs = stored["values"]["signal"]["airogs"]
+    first_two = " ".join(" ".join(pdf_pages(_committed("paper.pdf"))[:2]).split())
+    for row in ("cnn_disc", "cnn_off", "stats"):
+        e = airogs[row]
+        assert f"{e['value']:.3f} ({e['low']:.3f}–{e['high']:.3f})" in first_two, row
 
 
 def test_committed_build_info_records_every_notebook_and_the_total():

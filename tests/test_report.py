@@ -15,13 +15,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from report_checks import check_report
+from report_checks import check_supplement
 
 from glaucoma_lib import tasks
 from glaucoma_lib.models.kinds import load_model
 from glaucoma_lib.paths import WEIGHTS_DIR
 from glaucoma_lib.report import build as report
-from glaucoma_lib.report import paper, pdf
+from glaucoma_lib.report import pdf, supplement
 from glaucoma_lib.study.records import runtime_info
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -56,8 +56,17 @@ def stubs(tmp_path):
     )
     _notebook(nb_dir / "02_second.ipynb", "x = 1", "print('SECRET_CODE' [:6])",
               title="Second stub section")
+    _values_stub(nb_dir)
     (nb_dir / "notes.ipynb").write_text("not a numbered notebook, never run")
     return nb_dir
+
+
+def _values_stub(nb_dir):
+    """What notebook 11 leaves for the paper: its named values (none here)."""
+    _notebook(nb_dir / "09_values.ipynb", "x = 1",
+              "from glaucoma_lib.files import write_json\nfrom glaucoma_lib.paths import "
+              "tables_dir\nwrite_json(tables_dir() / 'paper_values.json', {'synthetic': True, "
+              "'values': {'data': {}}})", title="The paper's values (stub)")
 
 
 def _options(stubs, tmp_path, **kw):
@@ -77,7 +86,7 @@ def test_only_declared_parameters_are_passed(stubs):
 
 def test_numbered_notebooks_in_order(stubs, tmp_path):
     assert [p.name for p in report.numbered_notebooks(stubs)] == [
-        "01_first.ipynb", "02_second.ipynb"]
+        "01_first.ipynb", "02_second.ipynb", "09_values.ipynb"]
     with pytest.raises(report.ReportError, match="no notebooks"):
         report.numbered_notebooks(tmp_path)
 
@@ -85,7 +94,7 @@ def test_numbered_notebooks_in_order(stubs, tmp_path):
 def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     result = report.build_report(_options(stubs, tmp_path))
     out = tmp_path / "out"
-    page = result.html.read_text()
+    page = result.supplement.read_text()
     assert "First stub section" in page and "Second stub section" in page
     assert "SEED-IS-7 QUICK-IS-True" in page  # parameters reached the kernel
     assert "BLAS-THREADS-1" in page  # so did the one-BLAS-thread setting
@@ -94,17 +103,18 @@ def test_stub_build_combines_hides_code_and_swaps_in(stubs, tmp_path):
     assert 'src="data:image/png;base64' in page  # self-contained
     assert (out / "figures" / "stub_line.png").is_file()
     assert sorted(p.name for p in (out / "report" / "notebooks").iterdir()) == [
-        "01_first.ipynb", "02_second.ipynb"]
+        "01_first.ipynb", "02_second.ipynb", "09_values.ipynb"]
     assert not list((out / "report").glob(".build-*"))
     assert not list((out / "report").glob(".old-*"))
     assert result.pdf is None and "not requested" in result.pdf_message
     info = json.loads((out / "report" / "build_info.json").read_text())
     assert info["cpu_seconds"] == result.cpu_seconds
-    assert sorted(info["cpu_seconds"]) == ["01_first.ipynb", "02_second.ipynb"]
+    assert sorted(info["cpu_seconds"]) == ["01_first.ipynb", "02_second.ipynb", "09_values.ipynb"]
     assert "CPU seconds" in page
     machine = report.machine_info(runtime_info())
     assert info["machine"] == machine and info["machine"]["cpu_count"] >= 1
-    assert f"| CPU | {info['machine']['cpu']} |" in (out / "report" / "report.ipynb").read_text()
+    supplement_nb = (out / "report" / "supplement.ipynb").read_text()
+    assert f"| CPU | {info['machine']['cpu']} |" in supplement_nb
 
 
 def _model_stubs(nb_dir, *more):
@@ -121,6 +131,7 @@ def _model_stubs(nb_dir, *more):
               title="Reads the final model")
     for k, body in enumerate(more, start=3):
         _notebook(nb_dir / f"0{k}_more.ipynb", "x = 1", body, title="More")
+    _values_stub(nb_dir)
     return nb_dir
 
 
@@ -208,14 +219,14 @@ def test_cpu_seconds_count_the_processes_a_notebook_waits_for(tmp_path):
 def test_failing_notebook_names_cell_and_keeps_old_report(stubs, tmp_path):
     report.build_report(_options(stubs, tmp_path))
     out = tmp_path / "out"
-    before = (out / "report" / "report.html").read_bytes()
+    before = (out / "report" / "paper.html").read_bytes()
     _notebook(stubs / "03_broken.ipynb", "y = 0", "z = 1", "1 / y", title="Broken")
     with pytest.raises(report.ReportError) as err:
         report.build_report(_options(stubs, tmp_path))
     message = str(err.value)
     assert "03_broken.ipynb" in message and "ZeroDivisionError" in message
     assert "'1 / y'" in message and "cell" in message
-    assert (out / "report" / "report.html").read_bytes() == before
+    assert (out / "report" / "paper.html").read_bytes() == before
     assert (out / "figures" / "stub_line.png").is_file()
 
 
@@ -251,27 +262,28 @@ def test_quick_report_end_to_end(tmp_path, monkeypatch):
     for nb in executed:
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.get("execution_count") for c in code), "a cell did not run"
-    page = result.html.read_text()
+    page = result.supplement.read_text()
     for nb, path in zip(executed, sources, strict=True):
-        if paper.prefix(path) != paper.SUMMARY_NOTEBOOK:  # its cells are the front matter
-            assert paper.notebook_title(nb, path.stem) in page
-    assert "Abstract" in page and "References" in page
+        assert supplement.notebook_title(nb, path.stem) in page
     assert "How to trust these numbers" in page
+    paper_page = result.html.read_text()
+    assert "Abstract" in paper_page and "References" in paper_page
+    assert 'class="banner"' in paper_page  # a quick build's paper says it is not the study
     for name in ("training_original", "training_fixed", "test_original", "test_fixed",
-                 "misclassified_fixed", "headline_roc"):
+                 "misclassified_fixed"):
         assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
     assert len(list((tmp_path / "models").glob("*/run_record.json"))) >= 2
     if os.environ.get("AIROGS_DATA"):  # the positive control ran too
         for name in ("control_cv", "control_learning_curves", "control_disc_sheet"):
             assert (tmp_path / "out" / "figures" / f"{name}.png").is_file(), name
         assert (tmp_path / "models" / "control" / "run_record.json").is_file()
-    check_report(result.html, None)
+    check_supplement(result.supplement, None)
     assert (tmp_path / "out" / "report" / "tables" / "loss_fixed.csv").is_file()
     if pdf.find_browser() is None:
         pytest.skip("report built and checked; no browser, so the PDF was not checked")
     assert result.pdf is not None, result.pdf_message
     assert result.pdf.read_bytes()[:4] == b"%PDF"
-    check_report(result.html, result.pdf)
+    check_supplement(result.supplement, result.supplement.with_suffix(".pdf"))
 
 
 def test_a_synthetic_build_of_the_project_goes_to_report_synthetic():
@@ -286,7 +298,7 @@ def test_a_synthetic_build_of_the_project_goes_to_report_synthetic():
 def test_synthetic_build_leaves_the_committed_report_untouched(stubs, tmp_path, monkeypatch):
     monkeypatch.delenv("GLAUCOMA_DATA", raising=False)
     monkeypatch.setattr(report, "PROJECT_ROOT", tmp_path)
-    committed = tmp_path / "report" / "report.html"
+    committed = tmp_path / "report" / "paper.html"
     committed.parent.mkdir()
     committed.write_text("the G1020 report")
     (tmp_path / "figures").mkdir()
@@ -294,7 +306,7 @@ def test_synthetic_build_leaves_the_committed_report_untouched(stubs, tmp_path, 
     result = report.build_report(_options(stubs, tmp_path, out=tmp_path, data_dir=None))
     assert committed.read_text() == "the G1020 report"
     assert (tmp_path / "figures" / "roc.png").read_bytes() == b"png"
-    assert result.html == tmp_path / "report" / "synthetic" / "report" / "report.html"
+    assert result.html == tmp_path / "report" / "synthetic" / "report" / "paper.html"
     assert "SYNTHETIC DATA" in result.html.read_text()
 
 

@@ -156,13 +156,13 @@ def test_across_table_scores_each_model_on_every_other_data_set_only():
 def _signal_record(rows):
     return {"metrics": {"signal": [
         {"data set": d, "model and input": m, "AUC": a, "low": lo, "high": hi}
-        for d, m, a, lo, hi in rows], "vcdr": []}}
+        for d, m, a, lo, hi in rows], "vcdr": [], "labels": [], "across": []}}
 
 
 def test_the_words_follow_the_intervals():
     """Disc above both controls: 'looks at the disc'; an interval containing 0.5: 'chance';
     statistics as good as the disc crop: the score is not credited to the disc."""
-    from glaucoma_lib.study.sentences import signal_abstract, where_sentences
+    from glaucoma_lib.study.sentences import where_sentences
     rows = [("A", "CNN, disc crop", 0.87, 0.84, 0.90),
             ("A", "CNN, off-disc crop", 0.58, 0.53, 0.63),
             ("A", "image statistics (no disc)", 0.55, 0.50, 0.60),
@@ -176,16 +176,20 @@ def test_the_words_follow_the_intervals():
     assert "it looks at the disc" in lines[0]
     assert "contains 0.5" in lines[1]
     assert "cannot be credited to the disc" in lines[2] and "0.810" in lines[2]
-    text = signal_abstract(record)
-    assert "it looks at the disc" in text and "(chance)" in text and "reach 0.810" in text
 
 
-def test_key_signal_table_shows_a_dash_where_a_row_did_not_run():
-    from glaucoma_lib.study.summary import signal_table
-    rows = [("A", "CNN, disc crop", 0.87, 0.84, 0.90),
-            ("A", "CNN, off-disc crop", 0.58, 0.53, 0.63),
-            ("G", "CNN, disc crop", 0.48, 0.44, 0.53)]
-    table = signal_table({"signal": _signal_record(rows)})
-    assert table.loc["CNN, off-disc crop", "G"] == "–"
-    assert table.loc["CNN, disc crop", "A"] == "0.870 (0.840–0.900)"
-    assert signal_table({"signal": None}) is None
+def test_the_papers_signal_table_shows_a_dash_where_a_row_did_not_run():
+    from glaucoma_lib.study.paper_values import signal_table, signal_values
+    rows = [("EyePACS-AIROGS-light", "CNN, disc crop", 0.87, 0.84, 0.90),
+            ("EyePACS-AIROGS-light", "CNN, off-disc crop", 0.58, 0.53, 0.63),
+            ("G1020", "CNN, disc crop", 0.48, 0.44, 0.53)]
+    record = _signal_record(rows)
+    record["config"] = {"cnn": {"epochs": 20}}
+    values = signal_values(record)
+    assert values["signal"]["airogs"]["cnn_disc"] == {"value": 0.87, "low": 0.84, "high": 0.90}
+    table = signal_table(values)
+    assert table["columns"] == ["Model and input", "AIROGS-light", "G1020"]
+    by_row = {r[0]: r[1:] for r in table["rows"]}
+    assert by_row["CNN, off-disc crop"] == ["0.580 (0.530–0.630)", "–"]
+    assert by_row["CNN, disc crop"][0] == "0.870 (0.840–0.900)"
+    assert signal_values(None) == {}

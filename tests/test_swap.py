@@ -1,5 +1,5 @@
 """Putting a finished build in place: report, figures and committed models together, under a
-lock, and a swap cut short anywhere finished by the next build (never a missing report.html)."""
+lock, and a swap cut short anywhere finished by the next build (never a missing paper.html)."""
 
 import fcntl
 import os
@@ -10,7 +10,7 @@ import pytest
 
 from glaucoma_lib.report import swap
 
-FILES = ("report.html", "report.pdf", "report.ipynb", "build_info.json")
+FILES = ("paper.html", "paper.pdf", "supplement.ipynb", "build_info.json")
 
 
 def fake_build(report_dir, name, models=("final.npz",)):
@@ -87,8 +87,8 @@ def test_a_swap_cut_short_anywhere_is_finished_by_the_next_build(tmp_path, monke
         swapped(tmp_path, "new")
     monkeypatch.undo()
     assert len(calls) == step
-    if step == 3:  # between setting the old report.html aside and moving the new one in
-        assert outputs(tmp_path)["report.html"] is None
+    if step == 3:  # between setting the old paper.html aside and moving the new one in
+        assert outputs(tmp_path)["paper.html"] is None
     report_dir = tmp_path / "report"
     swap.finish_swaps(report_dir, tmp_path / "figures", tmp_path / "weights")
     # staged (the first rename done): the swap is carried through; else nothing changed
@@ -114,7 +114,7 @@ def test_the_next_swap_first_finishes_one_cut_short(tmp_path, monkeypatch):
 
 def test_outputs_set_aside_by_a_crashed_swap_of_earlier_code_are_put_back(tmp_path):
     """The earlier swap set every old output aside in report/.old-*, then moved the new ones in:
-    a crash between the two left report.html (and the rest) only in .old-*."""
+    a crash between the two left paper.html (and the rest) only in .old-*."""
     report_dir = tmp_path / "report"
     old = report_dir / ".old-20250101-000000-abc"
     (old / "report-notebooks").mkdir(parents=True)
@@ -123,11 +123,11 @@ def test_outputs_set_aside_by_a_crashed_swap_of_earlier_code_are_put_back(tmp_pa
     (old / f"{tmp_path.name}-figures" / "figures.txt").write_text("old")
     for file in FILES:
         (old / f"report-{file}").write_text("old")
-    (report_dir / "report.pdf").write_text("new")  # moved in before the crash
+    (report_dir / "paper.pdf").write_text("new")  # moved in before the crash
     swap.finish_swaps(report_dir, tmp_path / "figures", tmp_path / "weights")
     after = outputs(tmp_path)
-    assert after["report.html"] == after["notebooks.txt"] == after["figures.txt"] == "old"
-    assert after["report.pdf"] == "new"
+    assert after["paper.html"] == after["notebooks.txt"] == after["figures.txt"] == "old"
+    assert after["paper.pdf"] == "new"
     assert not (report_dir / old.name).exists()
 
 
@@ -171,5 +171,5 @@ def test_a_swap_that_waits_too_long_fails_clearly(tmp_path, monkeypatch):
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(swap.ReportError, match="another build is swapping"):
             swap.swap_in(build, report_dir, tmp_path / "figures", tmp_path / "weights")
-    assert not (report_dir / "report.html").exists() and (build / "report.html").exists()
+    assert not (report_dir / "paper.html").exists() and (build / "paper.html").exists()
     assert not (tmp_path / "weights").exists()

@@ -1,4 +1,5 @@
-"""`make report`: run every numbered notebook with papermill and export ONE HTML + PDF report.
+"""`make report`: run every numbered notebook with papermill, then write the paper and its
+supplement, each as HTML and PDF.
 
 Everything is built in report/.build-*/ and swapped in only when every notebook succeeded, so
 a failing notebook leaves the previous report (and figures/, and the committed models, which the
@@ -32,7 +33,7 @@ import nbformat
 from glaucoma_lib.data.loading import describe_data
 from glaucoma_lib.files import write_json
 from glaucoma_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, WEIGHTS_DIR, shown
-from glaucoma_lib.report import paper
+from glaucoma_lib.report import paper, supplement
 from glaucoma_lib.report.build_order import ALONE, run_in_order
 from glaucoma_lib.report.inputs import (
     MAX_JOBS,
@@ -76,9 +77,11 @@ class BuildOptions:
 class BuildResult:
     """Where the outputs landed, how long each notebook took, and how the PDF went."""
 
-    html: Path
+    html: Path  # the paper
     pdf: Path | None
     pdf_message: str
+    supplement: Path
+    warnings: list[str]
     notebooks: list[Path]
     figures: list[Path]
     seconds: dict[str, float] = field(default_factory=dict)
@@ -270,16 +273,20 @@ def build_report(options: BuildOptions) -> BuildResult:
     executed = [build / "notebooks" / nb.name for nb in notebooks]
     data_line = describe_data(data_dir).removeprefix("data: ")
     runtime = runtime_info()
-    combined = paper.assemble(
-        executed, paper.title_page(f"**Data:** {data_line}", checksum, options.seed,
-                                   build_mode(options), synthetic),
+    paper_html, rendered = paper.write_paper(build, options.quick)
+    combined = supplement.assemble(
+        executed, supplement.title_page(f"**Data:** {data_line}", checksum, options.seed,
+                                        build_mode(options), synthetic),
         build_information(options, runtime, seconds, cpu_seconds, wall, slots, data_line,
                           checksum))
-    nbformat.write(combined, build / "report.ipynb")
-    html_path = paper.export_html(combined, build / "report.html", options.notebooks_dir)
-    pdf_path, pdf_message = (
-        export_pdf(html_path, build / "report.pdf") if options.pdf else (None, "PDF not requested")
-    )
+    nbformat.write(combined, build / "supplement.ipynb")
+    supplement_html = supplement.export_html(combined, build / "supplement.html",
+                                             options.notebooks_dir)
+    pdf_path, pdf_message = None, "PDF not requested"
+    if options.pdf:
+        pdf_path, pdf_message = export_pdf(paper_html, build / "paper.pdf")
+        if pdf_path:
+            _, pdf_message = export_pdf(supplement_html, build / "supplement.pdf")
     write_json(build / "build_info.json", {
         "data": describe_data(data_dir), "synthetic": synthetic, "checksum": checksum,
         "seed": options.seed, "quick": options.quick, "full": options.full,
@@ -289,9 +296,11 @@ def build_report(options: BuildOptions) -> BuildResult:
     })
     swap_in(build, report_dir, figures_dir, options.weights_dir)
     return BuildResult(
-        html=report_dir / "report.html",
-        pdf=report_dir / "report.pdf" if pdf_path else None,
+        html=report_dir / "paper.html",
+        pdf=report_dir / "paper.pdf" if pdf_path else None,
         pdf_message=pdf_message,
+        supplement=report_dir / "supplement.html",
+        warnings=rendered.warnings,
         notebooks=[report_dir / "notebooks" / p.name for p in notebooks],
         figures=sorted(figures_dir.glob("*.png")),
         seconds=seconds,
@@ -354,8 +363,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nREPORT FAILED: {err}", file=sys.stderr)
         return EXIT_FAILED
     print(f"\nReport built in {time.perf_counter() - start:.0f} s")
-    print(f"  HTML: {shown(result.html)}")
-    print(f"  PDF:  {shown(result.pdf) if result.pdf else '-'}  ({result.pdf_message})")
+    print(f"  paper: {shown(result.html)}, PDF {shown(result.pdf) if result.pdf else '-'}  "
+          f"({result.pdf_message})")
+    print(f"  supplement: {shown(result.supplement)} (and its PDF)")
+    for warning in result.warnings:
+        print(f"  not supported by this build: {warning}")
     print(f"  figures: {len(result.figures)} PNG files in "
           f"{shown(result.html.parent.parent / 'figures')}")
     return 0

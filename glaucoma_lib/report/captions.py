@@ -3,9 +3,10 @@
 A notebook shows each figure and table through `figure` or `table`, with a name and a caption of
 one or two sentences, and refers to them in its text as ``[Figure](#fig-NAME)`` or
 ``[Table](#tab-NAME)``. Run alone, a caption reads "Figure. ..."; the report build
-(`glaucoma_lib.report.paper`) numbers them in paper order and writes "Figure 3." and "Figure 3" in
-every caption and reference. Wide tables are transposed or split so that none is clipped in
-print; long detail can go to a CSV under report/tables/.
+(`glaucoma_lib.report.supplement`) numbers them in reading order and writes "Figure S3." and
+"Figure S3" in every caption and reference. Tables are written as HTML here, not by pandas'
+display rules (which cut long cells and print index numbers); wide ones are transposed or split
+so that none is clipped in print; long detail can go to a CSV under report/tables/.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image, display
 from PIL import Image as PILImage
@@ -85,4 +87,40 @@ def table(frame: pd.DataFrame, name: str, caption: str, csv: pd.DataFrame | None
         caption = f"{caption} All values: tables/{name}.csv beside the report."
     display(HTML(caption_html("tab", name, caption)))
     for part in fit_columns(frame, max_columns):
-        display(part)
+        display(HTML(table_html(part)))
+
+
+def cell_text(value: object) -> str:
+    """A cell as a reader should see it: whole numbers without decimals, others with at most
+    three, a dash for a missing value, yes/no for a flag; text in full (never cut)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if isinstance(value, float | np.floating):
+        if float(value).is_integer() and abs(value) < 1e15:
+            return cell_text(int(value))
+        return f"{value:.3g}" if abs(value) >= 1000 or abs(value) < 0.001 else f"{value:.3f}"
+    return str(value)
+
+
+def header_text(name: object) -> str:
+    """A column or index name in words: 'auc_ci_low' -> 'auc ci low'."""
+    return "" if name is None else str(name).replace("_", " ")
+
+
+def table_html(frame: pd.DataFrame) -> str:
+    """The table as HTML without pandas' display rules: no index column when the index is just
+    row numbers, headers in words, every cell by cell_text and in full."""
+    shown = frame.copy()
+    if not isinstance(shown.index, pd.RangeIndex):
+        names = [header_text(n) for n in shown.index.names]
+        shown = shown.reset_index()
+        shown.columns = [*names, *shown.columns[len(names):]]
+    head = "".join(f"<th>{html.escape(header_text(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row)
+                   + "</tr>" for row in shown.itertuples(index=False))
+    return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+

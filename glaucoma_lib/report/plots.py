@@ -331,3 +331,49 @@ def plot_signal(table: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
     fig.suptitle(data_title(title, synthetic))
     fig.tight_layout()
     return fig
+
+
+PRINT_WIDTH_IN = 6.85  # the paper's text width on A4 (174 mm)
+PRINT_FONT_PT = 8
+
+
+def paper_signal_figure(signal: dict, rows: dict[str, str], names: dict[str, str],
+                        synthetic: bool) -> plt.Figure:
+    """The paper's headline figure, drawn at its printed size (full text width, 8 pt text):
+    AUC with its 95% interval for each model and input (rows, top to bottom), one panel per
+    data set; the CNN on the disc crop in colour, the controls in grey, chance dashed; the
+    legend below the panels, outside the data."""
+    sets = [k for k in names if k in signal]
+    with plt.rc_context({"font.size": PRINT_FONT_PT, "axes.titlesize": PRINT_FONT_PT + 1,
+                         "axes.labelsize": PRINT_FONT_PT, "xtick.labelsize": PRINT_FONT_PT,
+                         "ytick.labelsize": PRINT_FONT_PT, "legend.fontsize": PRINT_FONT_PT}):
+        fig, axes = plt.subplots(1, len(sets), figsize=(PRINT_WIDTH_IN, 2.5), sharey=True,
+                                 squeeze=False)
+        styles = {"cnn": ("C0", "o", "CNN"), "texture": ("C1", "s", "texture model"),
+                  "stats": ("0.35", "D", "image statistics (cannot see the disc)")}
+        for ax, key in zip(axes[0], sets, strict=True):
+            for i, row in enumerate(rows):
+                e = signal[key].get(row)
+                if e is None:
+                    continue
+                colour, marker, _ = styles[row.split("_")[0]]
+                filled = row.endswith("disc") and "off" not in row
+                ax.errorbar(e["value"], i, xerr=[[e["value"] - e["low"]], [e["high"] - e["value"]]],
+                            fmt=marker, color=colour, mfc=colour if filled else "white", ms=4.5,
+                            capsize=2, lw=1.2)
+            ax.axvline(0.5, color="0.4", lw=0.8, ls="--")
+            ax.set(xlim=(0.3, 1.0), xlabel="ROC AUC (95% CI)",
+                   title=data_title(names[key], synthetic))
+            ax.set_xticks([0.3, 0.5, 0.7, 0.9])
+            ax.grid(axis="y", visible=False)
+        axes[0][0].set_yticks(range(len(rows)))
+        axes[0][0].set_yticklabels(list(rows.values()))
+        axes[0][0].invert_yaxis()
+        handles = [plt.Line2D([], [], color=c, marker=m, ls="", label=lab)
+                   for c, m, lab in styles.values()]
+        handles.append(plt.Line2D([], [], color="0.3", marker="o", mfc="white", ls="",
+                                  label="open marker: input without the disc or whole image"))
+        fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, -0.02))
+        fig.tight_layout(rect=(0, 0.13, 1, 1))
+    return fig

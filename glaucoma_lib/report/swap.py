@@ -23,8 +23,8 @@ class ReportError(RuntimeError):
 SWAP_LOCK = ".swap.lock"
 STAGED_PREFIX = ".swap-"  # a finished build being put in place
 OLD_PREFIX = ".old-"  # the outputs it replaces, deleted once it is in place
-REPORT_OUTPUTS = ("report.html", "report.pdf", "report.ipynb", "build_info.json", "notebooks",
-                  "tables")
+REPORT_OUTPUTS = ("paper.html", "paper.pdf", "supplement.html", "supplement.pdf",
+                  "supplement.ipynb", "build_info.json", "notebooks", "tables")
 SWAP_LOCK_TIMEOUT = 600.0  # seconds a build waits for another build's swap to finish
 
 

@@ -3,11 +3,12 @@ records, tables and configurations that the science modules return (they return 
 dicts only), so the text cannot drift from the numbers it states.
 
 One module per part of the study, in notebook order: the split and the reproduction (02, 05),
-the improved model and its evaluation (06, 07), the positive control and the paper's front and
-back matter (08, 11), and
-where the signal is (09). Their functions are listed here, so a notebook asks `sentences.<name>`.
+the improved model and its evaluation (06, 07), the positive control (08) and where the signal
+is (09). Their functions are listed here, so a notebook asks `sentences.<name>`. The paper's
+prose is not here: people write it, in report/paper.md.
 """
 
+from glaucoma_lib.study.sentences.control import airogs_audit_text, control_findings
 from glaucoma_lib.study.sentences.improved import (
     VARIANTS_COMPARED_ABOUT,
     baseline_note,
@@ -21,32 +22,18 @@ from glaucoma_lib.study.sentences.improved import (
     method_note,
     sweep_text,
 )
-from glaucoma_lib.study.sentences.paper import (
-    abstract,
-    airogs_audit_text,
-    control_findings,
-    discussion,
-    headline_caption,
-    introduction,
-    references_markdown,
-)
 from glaucoma_lib.study.sentences.reproduction import (
     final_accuracy_text,
     neighbour_evidence_text,
     reproduction_findings,
     split_balance_text,
 )
-from glaucoma_lib.study.sentences.signal import (
-    signal_abstract,
-    vcdr_sentence,
-    where_sentences,
-)
+from glaucoma_lib.study.sentences.signal import vcdr_sentence, where_sentences
 
 __all__ = [
-    "VARIANTS_COMPARED_ABOUT", "abstract", "airogs_audit_text", "baseline_note",
-    "confidence_text", "control_findings", "disc_audit_text", "discussion",
-    "evaluation_findings", "explanation_text", "final_accuracy_text", "forking_paths_text",
-    "headline_caption", "ideas_text", "introduction", "leakage_text", "method_note",
-    "neighbour_evidence_text", "references_markdown", "reproduction_findings",
-    "signal_abstract", "split_balance_text", "sweep_text", "vcdr_sentence", "where_sentences",
+    "VARIANTS_COMPARED_ABOUT", "airogs_audit_text", "baseline_note", "confidence_text",
+    "control_findings", "disc_audit_text", "evaluation_findings", "explanation_text",
+    "final_accuracy_text", "forking_paths_text", "ideas_text", "leakage_text", "method_note",
+    "neighbour_evidence_text", "reproduction_findings", "split_balance_text", "sweep_text",
+    "vcdr_sentence", "where_sentences",
 ]

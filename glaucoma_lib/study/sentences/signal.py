@@ -60,32 +60,3 @@ def vcdr_sentence(rows: pd.DataFrame) -> str:
     return (f"The vertical cup-to-disc ratio measured on G1020's own outlines scores "
             f"{r['AUC']:.3f} ({r['low']:.3f}–{r['high']:.3f}) against its labels on the "
             f"{r['annotated']} annotated images; {verdict}.")
-
-
-def signal_abstract(record: dict) -> str:
-    """The where-is-the-signal study in two or three sentences, each decided by the table."""
-    table = pd.DataFrame(record["metrics"]["signal"])
-    disc, off, stats = "CNN, disc crop", "CNN, off-disc crop", "image statistics (no disc)"
-    parts = []
-    for name in dict.fromkeys(table["data set"]):
-        rows = set(table.loc[table["data set"] == name, "model and input"])
-        if disc not in rows:
-            continue
-        text = f"{_auc(table, name, disc)} on {name}"
-        if _at_chance(table, name, disc):
-            text += " (chance)"
-        elif beats(table, name, disc, [r for r in (off, stats) if r in rows]):
-            text += (f", above an off-disc crop ({_auc(table, name, off)}) and image statistics "
-                     f"({_auc(table, name, stats)}): it looks at the disc" if off in rows else
-                     f", above image statistics ({_auc(table, name, stats)})")
-        else:
-            text += (f", where image statistics that cannot see the disc reach "
-                     f"{_auc(table, name, stats)}")
-        parts.append(text)
-    sentence = ("The study's NumPy CNN, grown to a small network with global average pooling "
-                "and trained on crops around the optic disc, reaches a cross-validated ROC AUC "
-                "of " + "; ".join(parts) + ".")
-    vcdr = pd.DataFrame(record["metrics"]["vcdr"])
-    if len(vcdr):
-        sentence += " " + vcdr_sentence(vcdr)
-    return sentence

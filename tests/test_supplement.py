@@ -1,11 +1,13 @@
-"""Paper assembly: cells placed by tag, captions numbered in reading order, references resolved,
-wide tables made to fit."""
+"""The supplement: every notebook whole and in order, captions numbered S1, S2, ... in reading
+order, references resolved, tables printed whole, wide tables made to fit."""
+
+import re
 
 import nbformat
 import pandas as pd
 import pytest
 
-from glaucoma_lib.report import captions, paper
+from glaucoma_lib.report import captions, supplement
 from glaucoma_lib.report.swap import ReportError
 
 
@@ -43,9 +45,6 @@ def executed(tmp_path):
         _write(tmp_path / "04_train.ipynb", _md("# Training\n\n## Sub\n\n[Figure](#fig-roc)"),
                _code(_html_output(fig))),
         _write(tmp_path / "10_trust.ipynb", _md("# Trust"), _code(_html_output("<p>TRUST</p>"))),
-        _write(tmp_path / "11_summary.ipynb", _md("# Summary"), _md("ABSTRACT-TEXT", ["front"]),
-               _md("INTRO-TEXT", ["introduction"]), _md("DISCUSSION-TEXT", ["discussion"]),
-               _md("1. A reference", ["references"])),
     ]
 
 
@@ -58,33 +57,30 @@ def _text(nb) -> str:
     return "\n".join(parts)
 
 
-def test_paper_order_and_appendix_placement(executed):
-    text = _text(paper.assemble(executed, "# TITLE", "BUILD-INFO"))
-    order = ["TITLE", "ABSTRACT-TEXT", "1. Introduction", "INTRO-TEXT", "2. Data",
-             "2.1 Data things", "3. Methods", "4. Results", "4.1 Training", "5. Discussion",
-             "DISCUSSION-TEXT", "References", "1. A reference", "Appendices",
-             "A. Details: Data things", "DETAIL-01", "B. Trust", "TRUST",
-             "C. Build information", "BUILD-INFO"]
+def test_every_notebook_whole_and_in_order(executed):
+    text = _text(supplement.assemble(executed, "# TITLE", "BUILD-INFO"))
+    order = ["TITLE", "Contents", "# S1. Data things", "DETAIL-01", "# S2. Training", "# S3. Trust",
+             "TRUST", "# Build information", "BUILD-INFO"]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions)
-    assert "# Summary" not in text  # the summary notebook's own title is not printed
-    assert "\n### Sub" in text  # a notebook's ## nests under its ## paper section
+    assert "# Data things" not in text  # a notebook's own title is printed once, numbered
+    assert "\n### Sub" in text  # a notebook's ## nests under its section
 
 
 def test_captions_and_references_are_numbered(executed):
-    text = _text(paper.assemble(executed, "# T", ""))
-    assert '<b>Table 1.</b> Counts.' in text and '<b>Figure 1.</b> ROC curves.' in text
-    assert "[Table 1](#tab-counts)" in text and "[Figure 1](#fig-roc)" in text
+    text = _text(supplement.assemble(executed, "# T", ""))
+    assert '<b>Table S1.</b> Counts.' in text and '<b>Figure S1.</b> ROC curves.' in text
+    assert "[Table S1](#tab-counts)" in text and "[Figure S1](#fig-roc)" in text
 
 
 def test_unknown_reference_and_duplicate_caption_stop_the_build(tmp_path):
     bad = [_write(tmp_path / "01_a.ipynb", _md("# A\n\n[Figure](#fig-missing)"))]
     with pytest.raises(ReportError, match="missing"):
-        paper.assemble(bad, "# T", "")
+        supplement.assemble(bad, "# T", "")
     twice = captions.caption_html("fig", "same", "x")
     dup = [_write(tmp_path / "01_a.ipynb", _code(_html_output(twice)), _code(_html_output(twice)))]
     with pytest.raises(ReportError, match="same"):
-        paper.assemble(dup, "# T", "")
+        supplement.assemble(dup, "# T", "")
 
 
 def test_caption_names_and_kinds_are_checked():
@@ -115,4 +111,26 @@ def test_table_csv_goes_to_the_tables_folder(tmp_path, monkeypatch):
 
 def test_demoted_headings_lose_the_notebooks_own_numbers():
     cell = nbformat.v4.new_markdown_cell("## 1. Finding the disc\ntext 2. stays\n### 3.5 kept")
-    assert paper.demote(cell, 1).source == "### Finding the disc\ntext 2. stays\n#### 3.5 kept"
+    assert supplement.demote(cell, 1).source == "### Finding the disc\ntext 2. stays\n#### 3.5 kept"
+
+
+def test_tables_print_every_cell_whole_without_index_numbers():
+    long = "count divided by all 220 test images, of which only 200 were scored at all"
+    frame = pd.DataFrame({"auc_ci_low": [0.4296, float("nan")], "n_images": [185.0, 4.0],
+                          "text": [long, None], "flag": [True, False]})
+    page = captions.table_html(frame)
+    assert "<th>auc ci low</th>" in page and "<th>n images</th>" in page
+    assert "<td>0.430</td>" in page and "<td>–</td>" in page
+    assert "<td>185</td>" in page and "<td>4</td>" in page
+    assert long in page and "..." not in page and "…" not in page
+    assert "<td>yes</td>" in page and "True" not in page and "nan" not in page
+    assert "<th></th>" not in page  # no column of row numbers
+    named = frame.set_index("text").rename_axis("what_it_is")
+    assert "<th>what it is</th>" in captions.table_html(named)
+
+
+def test_supplement_html_loads_nothing_from_the_web(tmp_path, executed):
+    nb = supplement.assemble(executed, "# T", "")
+    page = supplement.export_html(nb, tmp_path / "s.html", tmp_path).read_text()
+    assert "<script" not in page
+    assert not re.search(r'(src|href)="https?://', page)

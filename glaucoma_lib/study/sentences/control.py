@@ -1,0 +1,68 @@
+"""The words of notebook 08: the positive control."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from glaucoma_lib.study.audit import (
+    AIROGS_AUDIT_SAMPLE,
+    AIROGS_AUDITED_MISSES,
+)
+from glaucoma_lib.study.control import CNN_RECIPES, NESTED
+
+# -------------------------------------------------------------- notebook 08: the positive control
+
+
+def airogs_audit_text(confidence_of_misses: list[float]) -> str:
+    """Notebook 08's hit-rate paragraph for the by-eye audit of the AIROGS sample, with what the
+    detector's confidence says about the misses among the images shown."""
+    n, misses = len(AIROGS_AUDIT_SAMPLE), len(AIROGS_AUDITED_MISSES)
+    text = (f"**Disc detection on {n} randomly drawn AIROGS images, counted by eye:** "
+            f"{n - misses} of {n} ({(n - misses) / n:.0%}) put the crop on the optic disc; the "
+            f"{misses} misses mostly sit on the bright rim at the edge of the field.")
+    if confidence_of_misses:
+        high = sum(c >= 0.9 for c in confidence_of_misses)
+        text += (f" {high} of the {len(confidence_of_misses)} misses shown have a detector "
+                 "confidence of 0.9 or more" + (", so confidence does not flag them all."
+                                                 if high else "."))
+    return text + " The texture models use every crop, misses included."
+
+
+def _auc_text(row: pd.Series) -> str:
+    return f"{row['pooled AUC']:.3f} ({row['pooled 95% CI']})"
+
+
+def control_findings(results: dict, airogs_name: str, g1020_name: str,
+                     goal: float = 0.70) -> list[str]:
+    """What the positive control shows, one paragraph per entry, from the computed tables."""
+    a, g = (results["cv"][n]["table"] for n in (airogs_name, g1020_name))
+    chosen, nested = results["chosen"], NESTED
+    cnns = [name for name in a.index if name in CNN_RECIPES or "DeepConvNet" in name]
+    lines = [
+        f"On {airogs_name}, whose labels graders gave by looking at each photograph, the same "
+        "code learns: pooled out-of-fold ROC AUC (bootstrap 95% CI) "
+        + "; ".join(f"{n}: {_auc_text(a.loc[n])}" for n in [*cnns, chosen, nested]) + ".",
+        f"By the same procedures on {g1020_name}'s training images: "
+        + "; ".join(f"{n}: {_auc_text(g.loc[n])}" for n in [*cnns, chosen, nested]) + ".",
+        f"The pipeline with the best pooled CV AUC on {airogs_name} is '{chosen}' "
+        f"({a.loc[chosen, 'pooled AUC']:.3f}); it was chosen among {len(a) - 1} candidates on "
+        "these same folds, so that figure is optimistic; the nested row, where the texture "
+        f"settings are chosen inside each training part, is the honest estimate "
+        f"({a.loc[nested, 'pooled AUC']:.3f}). The goal of {goal:.2f} is "
+        f"{'met' if a.loc[nested, 'pooled AUC'] >= goal else 'not met'} by that estimate.",
+    ]
+    curves = results["curves"]
+    for name in (airogs_name, g1020_name):
+        c = curves[curves["data set"] == name]
+        first, last = c.iloc[0], c.iloc[-1]
+        lines.append(f"Learning curve, {name} ('{results['curve_pipeline']}'): AUC "
+                     f"{first['AUC mean']:.3f} with {first['training images']} training images, "
+                     f"{last['AUC mean']:.3f} with {last['training images']}.")
+    for label, row in results["across"].iterrows():
+        lines.append(f"{label}: AUC {row['AUC']:.3f} ({row['95% CI']}) on {row['images']} "
+                     f"images.")
+    lines.append(f"{airogs_name} publishes no patient identifiers, so its folds are stratified "
+                 "by class at random: they cannot keep both eyes of one person, or repeat "
+                 "photographs of one eye, together on one side of a split, and such pairs split "
+                 "across training and held-out images would inflate its numbers.")
+    return lines
