@@ -255,6 +255,7 @@ def render(source_path: Path, references_path: Path, values: dict, figures: Path
     source = source_path.read_text(encoding="utf-8")
     check_abstract(source)
     source, warnings = check_claims(source, values, strict)
+    source = re.sub(r"<!--(?!toc-->).*?-->\n?", "", source, flags=re.S)  # notes to the editor
     source = fill_values(source, values, strict)
     source, order = cite(source, read_references(references_path))
     source, _ = blocks(source, values, figures, strict)

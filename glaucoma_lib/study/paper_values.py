@@ -116,8 +116,8 @@ def data_facts(g1020_dir: str | os.PathLike, airogs_dir: str | os.PathLike | Non
         labels = read_labels(folder)
         facts[key] = _counts(labels["binaryLabels"].to_numpy())
         table = patient_table(folder)
-        if table is not None and "patient" in table.columns:
-            facts[key]["patients"] = int(table["patient"].nunique())
+        if table is not None:
+            facts[key]["patients"] = int(table["patientID"].nunique())
     return facts
 
 
@@ -218,15 +218,14 @@ def signal_values(record: dict | None) -> dict:
             signal.setdefault(_by_key(row["data set"]), {})[key] = estimate(
                 row["AUC"], row["low"], row["high"])
     out: dict[str, Any] = {"signal": signal, "cnn": {"epochs": record["config"]["cnn"]["epochs"]}}
-    vcdr = {}
-    for row in m["vcdr"]:
-        if row["handling"] != "no cup outline scored 0":
-            continue
-        part = "test" if "test" in row["images"] else "annotated"
-        vcdr[part] = estimate(row["AUC"], row["low"], row["high"])
-        vcdr[f"{part}_n"] = int(row["annotated"])
-    if m["vcdr"]:
-        out["vcdr"] = vcdr
+    scored = {r["images"]: r for r in m["vcdr"] if r["handling"] == "no cup outline scored 0"}
+    aside = {r["images"]: r for r in m["vcdr"] if r["handling"] == "no cup outline set aside"}
+    if "all" in scored and "test" in scored:
+        out["vcdr"] = {"annotated": estimate(*(scored["all"][k] for k in ("AUC", "low", "high"))),
+                       "annotated_n": int(scored["all"]["annotated"]),
+                       "test": estimate(*(scored["test"][k] for k in ("AUC", "low", "high"))),
+                       "test_n": int(scored["test"]["annotated"]),
+                       "no_cup_n": int(scored["all"]["annotated"] - aside["all"]["annotated"])}
     labels = [r for r in m["labels"] if r["set aside"] != "none"]
     if labels:
         base = {r["model"]: r["AUC"] for r in m["labels"] if r["set aside"] == "none"}
