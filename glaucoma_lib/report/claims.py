@@ -126,8 +126,8 @@ def evaluate(expression: str, values: dict) -> Any:
     def ev(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return node.value
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str):
+            return node.value  # a string names a thing shown, e.g. the image of a figure
         if isinstance(node, ast.Name | ast.Attribute):
             return lookup(values, _dotted(node))
         if isinstance(node, ast.BoolOp):

@@ -377,3 +377,29 @@ def paper_signal_figure(signal: dict, rows: dict[str, str], names: dict[str, str
                    bbox_to_anchor=(0.5, -0.02))
         fig.tight_layout(rect=(0, 0.13, 1, 1))
     return fig
+
+
+def paper_inputs_figure(examples: dict[str, dict], names: dict[str, str],
+                        synthetic: bool) -> plt.Figure:
+    """What each model sees, at printed size: one photograph per data set with the disc crop
+    (solid) and the off-disc crop of the same size (dashed) outlined."""
+    from matplotlib.patches import Rectangle  # only this figure draws rectangles
+
+    with plt.rc_context({"font.size": PRINT_FONT_PT, "axes.titlesize": PRINT_FONT_PT + 1,
+                         "legend.fontsize": PRINT_FONT_PT}):
+        fig, axes = plt.subplots(1, len(examples), figsize=(PRINT_WIDTH_IN, 2.75), squeeze=False)
+        for ax, (key, ex) in zip(axes[0], examples.items(), strict=True):
+            ax.imshow(ex["image"])
+            half = ex["side"] / 2
+            for region, style in (("disc", "-"), ("off-disc", "--")):
+                x, y = ex[region]
+                ax.add_patch(Rectangle((x - half, y - half), ex["side"], ex["side"], fill=False,
+                                       ec="#ffe600", lw=1.6, ls=style))
+            ax.set_title(data_title(names[key], synthetic))
+            ax.set_axis_off()
+        handles = [plt.Line2D([], [], color="#c9a800", lw=1.6, ls=style, label=label)
+                   for style, label in (("-", "disc crop (CNN input, resized to 64 px)"),
+                                        ("--", "off-disc crop of the same size (control)"))]
+        fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

@@ -16,9 +16,13 @@ import numpy as np
 import pandas as pd
 
 from glaucoma_lib.data.annotations import read_annotations
+from glaucoma_lib.data.images import read_image
 from glaucoma_lib.data.labels import read_labels
+from glaucoma_lib.data.loading import image_path
 from glaucoma_lib.data.patients import patient_table
 from glaucoma_lib.data.split import original_split
+from glaucoma_lib.models.gap_cnn import GapCnnConfig
+from glaucoma_lib.models.regions import load_region_crops
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.study.control import NESTED
 from glaucoma_lib.study.experiments import choose_final, seed_summary
@@ -281,9 +285,12 @@ def across_table(record: dict) -> dict:
 # ------------------------------------------------------------------------------------ together
 
 
-def paper_values(records: dict, facts: dict) -> dict:
-    """Every named value of the paper and its tables (what the build fills paper.md with)."""
+def paper_values(records: dict, facts: dict, examples: dict[str, dict] | None = None) -> dict:
+    """Every named value of the paper and its tables (what the build fills paper.md with);
+    ``examples`` (example_inputs) name the photographs of the paper's figure of inputs."""
     values: dict[str, Any] = {"data": facts, **reproduction_values(records),
+                              "examples": {k: {"image": e["id"]} for k, e in
+                                           (examples or {}).items()},
                               **control_values(records["control"]),
                               **signal_values(records["signal"])}
     tables = {"data": data_table(facts), "reproduction": reproduction_table(values)}
@@ -312,3 +319,19 @@ def value_listing(values: dict) -> pd.DataFrame:
             shown = f"{v}"
         rows.append({"name": name, "value": shown})
     return pd.DataFrame(rows)
+
+
+def example_inputs(folders: dict[str, str | os.PathLike]) -> dict[str, dict]:
+    """For the paper's figure of what each model sees: per data set (key -> folder), its first
+    glaucoma photograph by image number, with the centres of the CNN's disc crop and off-disc
+    crop (native pixels) and the crop side."""
+    side = GapCnnConfig().crop_size
+    out = {}
+    for key, folder in folders.items():
+        labels = read_labels(folder)
+        first = labels.loc[labels["binaryLabels"] == 1, "imageID"].iloc[0]
+        centres = {region: load_region_crops(folder, [first], region, side, 8)[1].iloc[0]
+                   for region in ("disc", "off-disc")}
+        out[key] = {"id": first, "image": read_image(image_path(folder, first)), "side": side,
+                    **{region: (float(c["x"]), float(c["y"])) for region, c in centres.items()}}
+    return out
