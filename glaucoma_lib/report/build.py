@@ -7,7 +7,8 @@ notebooks write into the build folder too) untouched.
 
     python -m glaucoma_lib.report.build [--quick] [--data-dir D] [--seed S] [--out ROOT]
 
-Exit codes: 0 built; 1 a notebook or the export failed, or another build held the swap lock too
+Exit codes: 0 built; 1 a notebook or the export failed, a sentence of the paper is no longer
+supported by the results, or another build held the swap lock too
 long (the previous outputs are left as they were); 2 an unusable argument or data path (nothing
 was created).
 """
