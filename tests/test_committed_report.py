@@ -3,6 +3,7 @@ HYGD by `make report`): a paper a journal would print, within its page budget, w
 pages give the headline result, its interval and its control; a supplement with nothing cut."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,15 @@ def test_committed_build_info_records_every_notebook_and_the_total():
     assert all(cpu > 0 for cpu in info["cpu_seconds"].values())
     assert set(info["machine"]) == {"cpu", "cpu_count", "blas"}  # what the seconds were timed on
     assert not info["synthetic"] and not info["quick"]
+
+
+def test_the_readme_quotes_only_numbers_the_committed_build_prints():
+    """README's findings are copied by hand: each AUC-like number in them must be one that the
+    committed paper or supplement prints, so that a rebuilt report cannot leave them stale."""
+    readme = (REPORT.parent / "README.md").read_text(encoding="utf-8")
+    findings = readme[readme.index("## What it finds"):readme.index("## Two commands")]
+    printed = _committed("paper.html").read_text() + _committed("supplement.html").read_text()
+    numbers = set(re.findall(r"(?<![\d.])0\.\d{3}(?!\d)", findings))
+    assert numbers, "no numbers found: the section moved?"
+    missing = sorted(n for n in numbers if n not in printed)
+    assert not missing, f"README quotes numbers the committed build does not print: {missing}"
