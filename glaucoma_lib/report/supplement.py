@@ -48,6 +48,9 @@ PRINT_CSS = """
   .jp-OutputArea-output img { max-height: 105mm; width: auto; max-width: 100%;
     page-break-inside: avoid; }
   h1, h2, h3, h4, .caption { page-break-after: avoid; break-after: avoid; }
+  /* a figure stays with the caption below it, a table caption with the table below it */
+  .jp-OutputArea-child:has(img), .jp-OutputArea-child:has(.caption),
+  .jp-MarkdownCell:has(h1, h2, h3, h4) { break-after: avoid; page-break-after: avoid; }
   table, img { page-break-inside: avoid; break-inside: avoid; }
 }
 </style>
