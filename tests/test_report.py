@@ -147,7 +147,7 @@ def test_the_build_puts_its_final_model_in_place_with_the_report(tmp_path):
     weights, package = _committed_models(tmp_path)
     notebooks = _model_stubs(tmp_path / "notebooks")
     result = report.build_report(_options(notebooks, tmp_path, weights_dir=weights))
-    assert "FINAL-SEED-7" in result.html.read_text()  # notebook 02 read the build's model
+    assert "FINAL-SEED-7" in result.supplement.read_text()  # notebook 02 read the build's model
     assert load_model(weights / "final.npz").metadata["stub_seed"] == 7
     assert (weights / "airogs.npz").read_bytes() == package["airogs.npz"]
     assert {p.name: p.read_bytes() for p in WEIGHTS_DIR.glob("*.npz")} == package
@@ -339,7 +339,7 @@ def test_build_without_the_control_data_refers_to_no_missing_figure(tmp_path, mo
     result = report.build_report(report.BuildOptions(
         quick=True, out=tmp_path / "out", notebooks_dir=notebooks, pdf=False,
         data_dir=os.environ.get("GLAUCOMA_DATA")))
-    assert "the positive control is skipped in this build" in result.html.read_text()
+    assert "the positive control is skipped in this build" in result.supplement.read_text()
 
 
 def test_jobs_reaches_every_notebook_that_uses_it_as_a_parameter(monkeypatch):

@@ -323,4 +323,4 @@ def describe_data(data_dir: str | os.PathLike) -> str:
     """The data named as the report names them: data set, image count and checksum (no paths)."""
     name = "SYNTHETIC DATA (embedded set)" if is_synthetic(data_dir) else dataset_of(data_dir).name
     n = len(read_labels(data_dir))
-    return f"data: {name}, {n} images, checksum {data_checksum(data_dir)[:12]}…"
+    return f"data: {name}, {n} images, sha256 {data_checksum(data_dir)[:12]} (first 12 hex digits)"

@@ -274,7 +274,7 @@ def build_report(options: BuildOptions) -> BuildResult:
     executed = [build / "notebooks" / nb.name for nb in notebooks]
     data_line = describe_data(data_dir).removeprefix("data: ")
     runtime = runtime_info()
-    paper_html, rendered = paper.write_paper(build, options.quick)
+    paper_html, rendered = paper.write_paper(build, options.quick, synthetic)
     combined = supplement.assemble(
         executed, supplement.title_page(f"**Data:** {data_line}", checksum, options.seed,
                                         build_mode(options), synthetic),

@@ -187,7 +187,7 @@ def title_page(data_line: str, checksum: str, seed: int, mode: str, synthetic: b
     if synthetic:
         data_line = SYNTHETIC_BANNER_HTML
     built = dt.datetime.now().astimezone().strftime("%Y-%m-%d")
-    return (f"# {SUPPLEMENT_TITLE}\n\n{data_line}\n\nData checksum (sha256) `{checksum[:16]}…` · "
+    return (f"# {SUPPLEMENT_TITLE}\n\n{data_line}\n\nData checksum (sha256) `{checksum}` · "
             f"seed {seed} · built {built} by `make report`, {mode} build. The paper "
             "(paper.html beside this file) presents the results; this supplement holds every "
             "notebook of the build, executed, with the tables and figures behind the paper's "

@@ -32,7 +32,8 @@ from glaucoma_lib.study.records import read_run_record
 SIGNAL_ROWS = {"cnn_disc": "CNN, disc crop", "cnn_off": "CNN, off-disc crop",
                "texture_disc": "texture, disc crop", "texture_off": "texture, off-disc crop",
                "texture_whole": "texture, whole image", "stats": "image statistics (no disc)"}
-DATA_KEYS = {"EyePACS-AIROGS-light": "airogs", "G1020": "g1020", "HYGD": "hygd"}
+DATA_KEYS = {"EyePACS-AIROGS-light": "airogs", "G1020": "g1020", "HYGD": "hygd",
+             "synthetic set": "g1020"}  # the synthetic set stands in for G1020
 SHORT_NAMES = {"airogs": "AIROGS-light", "g1020": "G1020", "hygd": "HYGD"}
 MODEL_KEYS = {"CNN, disc crop": "cnn", "texture, disc crop": "texture"}
 DASH = "–"
