@@ -93,7 +93,8 @@ def test_image_grid_handles_empty_and_mismatch():
 def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
     thumbs = np.random.default_rng(0).integers(0, 255, (7, 24, 24, 3), dtype=np.uint8)
     table = pd.DataFrame({"x": np.arange(7) * 10.0, "y": 50.0, "radius": 20.0})
-    fig = plots.plot_contact_sheet(thumbs, table, 0.25, cols=3, labels=[f"n{k}" for k in range(7)])
+    fig = plots.plot_contact_sheet(thumbs, table, 0.25, True, "sheet", cols=3,
+                                   labels=[f"n{k}" for k in range(7)])
     (ax,) = fig.axes
     sheet = ax.images[0].get_array()
     row = sheet.shape[0] // 3
@@ -105,6 +106,7 @@ def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
     assert len(circles.get_paths()) == 7
     assert [t.get_text() for t in ax.texts] == [f"n{k}" for k in range(7)]
     assert fig.legends == []  # no audit, no marks to explain
+    assert fig.get_suptitle() == "SYNTHETIC DATA — sheet"
 
 
 def _printed_points(fig, size_pt: float) -> float:
@@ -116,8 +118,8 @@ def test_contact_sheet_marks_hits_and_misses_and_says_so_at_a_readable_size():
     thumbs = np.zeros((40, 64, 64, 3), np.uint8)
     table = pd.DataFrame({"x": np.full(40, 100.0), "y": 100.0, "radius": 30.0})
     hits = np.arange(40) % 7 != 3
-    fig = plots.plot_contact_sheet(thumbs, table, 0.125, labels=[str(k) for k in range(40)],
-                                   hits=hits)
+    fig = plots.plot_contact_sheet(thumbs, table, 0.125, False, "sheet",
+                                   labels=[str(k) for k in range(40)], hits=hits)
     (ax,) = fig.axes
     edges = ax.collections[0].get_edgecolor()
     green, red = (plt.matplotlib.colors.to_rgba(plots.MARK_COLOURS[k]) for k in (True, False))
@@ -222,3 +224,15 @@ def test_only_the_report_wing_draws():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PROJECT_ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_titled_contact_sheet_keeps_the_print_width_when_saved(figures_in_tmp):
+    """A title and the marks' legend must not shrink the tiles (autolayout used to)."""
+    thumbs = np.zeros((30, 32, 32, 3), np.uint8)
+    table = pd.DataFrame({"x": np.full(30, 16.0), "y": 16.0, "radius": 8.0})
+    fig = plots.plot_contact_sheet(thumbs, table, 1.0, False, "A long title for a sheet of "
+                                   "thirty detections of the optic disc", cols=10,
+                                   hits=np.arange(30) % 4 > 0)
+    plots.save_figure(fig, "sheet")
+    with Image.open(figures_in_tmp / "sheet.png") as png:
+        assert png.width >= plots.PRINT_WIDTH_IN * plt.rcParams["savefig.dpi"] * 0.98

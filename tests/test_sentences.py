@@ -116,7 +116,7 @@ def test_control_findings_set_no_goal_and_say_where_the_learning_curve_flattens(
     assert "goal" not in text and " met" not in text
     assert ("Learning curve, A ('texture a'): AUC 0.700 with 120 training images, 0.787 with "
             "480; flat (within 0.01 of the last) from 360 images on.") in lines
-    assert "0.570 with 480; still rising at the largest size." in text
+    assert "0.570 with 480; it still moves by more than 0.01 over the last step." in text
     assert "selected on these same folds" in text
 
 

@@ -229,8 +229,8 @@ def plot_explanations(x: np.ndarray, maps: np.ndarray, captions: Sequence[str], 
     return fig
 
 
-def plot_contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, cols: int = 20,
-                       labels: list[str] | None = None,
+def plot_contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, synthetic: bool,
+                       title: str, cols: int = 20, labels: list[str] | None = None,
                        hits: Sequence[bool] | None = None) -> plt.Figure:
     """Thumbnails (N, h, w, 3) with the detected disc circle (table's x, y, radius times
     `scale`) and an index or label above each, the sheet PRINT_WIDTH_IN wide. With ``hits``
@@ -251,6 +251,7 @@ def plot_contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, co
     sheet = tiles.reshape(rows, cols, h + top, w + gap, 3).transpose(0, 2, 1, 3, 4)
     sheet = sheet.reshape(rows * (h + top), cols * (w + gap), 3)
     fig, ax = plt.subplots(figsize=(width, width * sheet.shape[0] / sheet.shape[1]))
+    fig.set_layout_engine("none")  # autolayout would shrink the sheet to fit title and legend
     ax.imshow(sheet, interpolation="nearest")
     ax.axis("off")
     col, row = np.arange(n) % cols * (w + gap), np.arange(n) // cols * (h + top)
@@ -265,6 +266,7 @@ def plot_contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, co
                 color="black" if hits is None else colours[k],
                 fontweight="normal" if hits is None or hits[k] else "bold")
     fig.subplots_adjust(left=0, right=1, top=1, bottom=0)
+    fig.suptitle(data_title(title, synthetic), y=1.0, va="bottom")
     if hits is not None:
         _mark_legend(fig, ("on the optic disc (counted by eye)", "missed the disc"))
     return fig

@@ -48,7 +48,7 @@ def _curve_sentence(name: str, pipeline: str, curve: pd.DataFrame) -> str:
     return (f"Learning curve, {name} ('{pipeline}'): AUC {first['AUC mean']:.3f} with "
             f"{first['training images']} training images, {last['AUC mean']:.3f} with "
             f"{last['training images']}"
-            + ("; still rising at the largest size." if flat is None else
+            + ("; it still moves by more than 0.01 over the last step." if flat is None else
                f"; flat (within 0.01 of the last) from {flat} images on."))
 
 
