@@ -12,7 +12,7 @@ from PIL import Image
 
 from glaucoma_lib import metrics
 from glaucoma_lib.paths import PROJECT_ROOT
-from glaucoma_lib.report import captions, plots
+from glaucoma_lib.report import captions, image_figures, plots
 
 
 @pytest.fixture(autouse=True)
@@ -71,29 +71,30 @@ def test_every_plot_gets_the_banner():
     ]
     for fig in figs:
         assert fig.axes[0].get_title().startswith("SYNTHETIC DATA — ")
-    grid = plots.plot_image_grid(rng.random((3, 3, 8, 8), dtype=np.float32), ["a", "b", "c"], True)
+    grid = image_figures.plot_image_grid(rng.random((3, 3, 8, 8), dtype=np.float32),
+                                         ["a", "b", "c"], True)
     assert grid._suptitle.get_text().startswith("SYNTHETIC DATA — ")
 
 
 def test_to_display_image_transposes_chw_and_scales():
     chw = np.zeros((3, 4, 5), np.float32)
     chw[0] = 1.0
-    hwc = plots.to_display_image(chw)
+    hwc = image_figures.to_display_image(chw)
     assert hwc.shape == (4, 5, 3)
     assert (hwc[..., 0] == 1).all() and (hwc[..., 1:] == 0).all()
-    assert plots.to_display_image(np.full((4, 5, 3), 255, np.uint8)).max() == 1.0
+    assert image_figures.to_display_image(np.full((4, 5, 3), 255, np.uint8)).max() == 1.0
 
 
 def test_image_grid_handles_empty_and_mismatch():
-    plots.plot_image_grid(np.zeros((0, 3, 8, 8)), [], False)
+    image_figures.plot_image_grid(np.zeros((0, 3, 8, 8)), [], False)
     with pytest.raises(ValueError, match="captions"):
-        plots.plot_image_grid(np.zeros((2, 3, 8, 8)), ["one"], False)
+        image_figures.plot_image_grid(np.zeros((2, 3, 8, 8)), ["one"], False)
 
 
 def test_contact_sheet_tiles_every_thumbnail_with_its_circle_and_label():
     thumbs = np.random.default_rng(0).integers(0, 255, (7, 24, 24, 3), dtype=np.uint8)
     table = pd.DataFrame({"x": np.arange(7) * 10.0, "y": 50.0, "radius": 20.0})
-    fig = plots.plot_contact_sheet(thumbs, table, 0.25, True, "sheet", cols=3,
+    fig = image_figures.plot_contact_sheet(thumbs, table, 0.25, True, "sheet", cols=3,
                                    labels=[f"n{k}" for k in range(7)])
     (ax,) = fig.axes
     sheet = ax.images[0].get_array()
@@ -118,11 +119,12 @@ def test_contact_sheet_marks_hits_and_misses_and_says_so_at_a_readable_size():
     thumbs = np.zeros((40, 64, 64, 3), np.uint8)
     table = pd.DataFrame({"x": np.full(40, 100.0), "y": 100.0, "radius": 30.0})
     hits = np.arange(40) % 7 != 3
-    fig = plots.plot_contact_sheet(thumbs, table, 0.125, False, "sheet",
+    fig = image_figures.plot_contact_sheet(thumbs, table, 0.125, False, "sheet",
                                    labels=[str(k) for k in range(40)], hits=hits)
     (ax,) = fig.axes
     edges = ax.collections[0].get_edgecolor()
-    green, red = (plt.matplotlib.colors.to_rgba(plots.MARK_COLOURS[k]) for k in (True, False))
+    green, red = (plt.matplotlib.colors.to_rgba(image_figures.MARK_COLOURS[k])
+                  for k in (True, False))
     assert [tuple(e) for e in edges] == [green if h else red for h in hits]
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == [
@@ -132,11 +134,11 @@ def test_contact_sheet_marks_hits_and_misses_and_says_so_at_a_readable_size():
 
 def test_explanations_frame_each_case_right_or_wrong():
     rng = np.random.default_rng(0)
-    fig = plots.plot_explanations(rng.random((3, 3, 8, 8)), rng.random((3, 8, 8)),
+    fig = image_figures.plot_explanations(rng.random((3, 3, 8, 8)), rng.random((3, 8, 8)),
                                   ["a", "b", "c"], False, "maps", correct=[True, False, True])
     colours = [plt.matplotlib.colors.to_hex(ax.spines["top"].get_edgecolor())
                for ax in fig.axes[:3]]
-    assert colours == [plots.MARK_COLOURS[k] for k in (True, False, True)]
+    assert colours == [image_figures.MARK_COLOURS[k] for k in (True, False, True)]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         "right at the chosen threshold", "wrong at the chosen threshold"]
 
@@ -186,10 +188,10 @@ def test_wide_figures_fit_the_print_width():
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"fold AUCs": ["0.6 0.7"] * 2, "pooled AUC": 0.65,
                           "pooled CI low": 0.6, "pooled CI high": 0.7}, index=["a", "b"])
-    figs = [plots.plot_image_grid(rng.random((12, 3, 8, 8)), ["x"] * 12, False, ncols=6),
+    figs = [image_figures.plot_image_grid(rng.random((12, 3, 8, 8)), ["x"] * 12, False, ncols=6),
             plots.plot_cv_folds({"one": table, "two": table}, False, "cv"),
-            plots.plot_explanations(rng.random((8, 3, 8, 8)), rng.random((8, 8, 8)), ["x"] * 8,
-                                    False, "maps", correct=[True] * 8)]
+            image_figures.plot_explanations(rng.random((8, 3, 8, 8)), rng.random((8, 8, 8)),
+                                            ["x"] * 8, False, "maps", correct=[True] * 8)]
     for fig in figs:
         assert fig.get_size_inches()[0] <= plots.PRINT_WIDTH_IN + 1e-9
 
@@ -230,7 +232,7 @@ def test_a_titled_contact_sheet_keeps_the_print_width_when_saved(figures_in_tmp)
     """A title and the marks' legend must not shrink the tiles (autolayout used to)."""
     thumbs = np.zeros((30, 32, 32, 3), np.uint8)
     table = pd.DataFrame({"x": np.full(30, 16.0), "y": 16.0, "radius": 8.0})
-    fig = plots.plot_contact_sheet(thumbs, table, 1.0, False, "A long title for a sheet of "
+    fig = image_figures.plot_contact_sheet(thumbs, table, 1.0, False, "A long title for a sheet of "
                                    "thirty detections of the optic disc", cols=10,
                                    hits=np.arange(30) % 4 > 0)
     plots.save_figure(fig, "sheet")
