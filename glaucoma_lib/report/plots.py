@@ -59,10 +59,9 @@ def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> tuple[plt.
     return ax.figure, ax
 
 
-def legend_below(ax: plt.Axes, ncol: int = 1, **kwargs) -> None:
+def legend_below(ax: plt.Axes, ncol: int = 1) -> None:
     """The axes' legend under its x label, outside the data, at the figure's text size."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False,
-              **kwargs)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
 
 
 def epoch_axis(ax: plt.Axes) -> None:
