@@ -227,9 +227,11 @@ def brier_score(y: np.ndarray, prob: np.ndarray) -> float:
 
 
 def reliability_curve(
-    y: np.ndarray, prob: np.ndarray, n_bins: int = 10
+    y: np.ndarray, prob: np.ndarray, n_bins: int = 10, equal_count: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean predicted probability, observed glaucoma fraction, count) per equal-width bin.
+    """(mean predicted probability, observed glaucoma fraction, count) per bin: equal-width
+    bins, or with ``equal_count`` bins at the quantiles of ``prob`` (scikit-learn's
+    "quantile" strategy), so that no bin holds a handful of images.
 
     Bins are (low, high] like scikit-learn; empty bins are dropped; calibrated = on the diagonal.
     """
@@ -238,7 +240,8 @@ def reliability_curve(
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     if prob.min() < 0 or prob.max() > 1:
         raise ValueError("probabilities must lie in [0, 1]")
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    fractions = np.linspace(0.0, 1.0, n_bins + 1)
+    edges = np.quantile(prob, fractions) if equal_count else fractions
     bins = np.searchsorted(edges[1:-1], prob)
     count = np.bincount(bins, minlength=n_bins)
     sum_prob = np.bincount(bins, weights=prob, minlength=n_bins)

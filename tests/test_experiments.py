@@ -47,6 +47,17 @@ def test_train_seeds_writes_weights_records_and_a_companion_cnn(tmp_path, monkey
         r["metrics"]["validation"]["val_auc"] for r in records)
     summary = experiments.seed_summary(records)
     assert list(summary.index) == ["seed 0", "seed 1", "mean", "std"]
+    base = experiments.baseline_run(train, test)
+    table = experiments.test_comparison_table(records, base)
+    final = experiments.choose_final(records)["metrics"]["test"]
+    ci = table.loc["test ROC AUC (95% CI)"]  # intervals only: the seed spread has its own row
+    assert ci["improved, chosen model (seed "
+              f"{experiments.choose_final(records)['seed']})"].endswith(
+        f"({final['auc_ci_low']:.3f}–{final['auc_ci_high']:.3f})")
+    assert not ci.astype(str).str.contains("±").any()
+    assert table.loc["test ROC AUC, mean ± sd over seeds",
+                     "improved (mean of 2 seeds)"] == (f"{summary.loc['mean', 'auc']:.3f} ± "
+                                                       f"{summary.loc['std', 'auc']:.3f}")
 
 
 def test_confidence_table_splits_by_detector_confidence():

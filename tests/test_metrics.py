@@ -108,6 +108,16 @@ def test_reliability_curve_matches_sklearn(scored):
     assert count.sum() == y.size
 
 
+def test_equal_count_reliability_bins_match_sklearn_quantiles(scored):
+    """Quantile bins hold about the same number of images, as scikit-learn bins them."""
+    y, prob = scored
+    mean_prob, observed, count = metrics.reliability_curve(y, prob, n_bins=5, equal_count=True)
+    sk_obs, sk_pred = calibration_curve(y, prob, n_bins=5, strategy="quantile")
+    np.testing.assert_allclose(observed, sk_obs)
+    np.testing.assert_allclose(mean_prob, sk_pred)
+    assert count.sum() == y.size and count.min() >= 0.8 * y.size / 5  # ties shift a few
+
+
 def test_screening_summary_is_json_ready(scored):
     import json
 

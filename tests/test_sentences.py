@@ -92,3 +92,45 @@ def test_evaluation_findings_from_the_summaries(synthetic):
     assert ("clinical diagnoses" in text) != synthetic
     assert ("199 of 220 test discs" in text) != synthetic
     assert lines[0].startswith("SYNTHETIC") == synthetic
+
+
+def _control_results() -> dict:
+    from glaucoma_lib.study.control import NESTED
+
+    rows = ["texture a", "texture b", NESTED]
+    table = pd.DataFrame({"pooled AUC": [0.75, 0.7, 0.72],
+                          "pooled 95% CI": ["0.70–0.80", "0.65–0.75", "0.67–0.77"]},
+                         index=rows)
+    curves = pd.DataFrame({
+        "data set": ["A"] * 4 + ["G"] * 4, "training images": [120, 240, 360, 480] * 2,
+        "AUC mean": [0.70, 0.76, 0.785, 0.787, 0.50, 0.52, 0.54, 0.57]})
+    across = pd.DataFrame({"AUC": [0.55], "95% CI": ["0.50–0.60"], "images": [220]},
+                          index=["A model on G"])
+    return {"cv": {"A": {"table": table}, "G": {"table": table}}, "chosen": "texture a",
+            "curves": curves, "curve_pipeline": "texture a", "across": across}
+
+
+def test_control_findings_set_no_goal_and_say_where_the_learning_curve_flattens():
+    lines = sentences.control_findings(_control_results(), "A", "G")
+    text = " ".join(lines)
+    assert "goal" not in text and " met" not in text
+    assert ("Learning curve, A ('texture a'): AUC 0.700 with 120 training images, 0.787 with "
+            "480; flat (within 0.01 of the last) from 360 images on.") in lines
+    assert "0.570 with 480; it still moves by more than 0.01 over the last step." in text
+    assert "selected on these same folds" in text
+
+
+def test_leakage_text_warns_that_a_near_chance_model_gives_the_test_little_power():
+    table = pd.DataFrame({"permutation seed": [0, 1, 2], "blocked fold AUC mean": 0.52,
+                          "random fold AUC mean": [0.51, 0.53, 0.52]})
+    table["gap (blocked - random)"] = table["blocked fold AUC mean"] - table["random fold AUC mean"]
+    assert "little power" in sentences.leakage_text(table)
+    table["blocked fold AUC mean"] = 0.8
+    table["random fold AUC mean"] = [0.79, 0.81, 0.8]
+    table["gap (blocked - random)"] = table["blocked fold AUC mean"] - table["random fold AUC mean"]
+    assert "little power" not in sentences.leakage_text(table)
+
+
+def test_validation_source_names_the_cross_validation_of_the_texture_model():
+    assert "blocked 5-fold out-of-fold" in sentences.validation_source(DiscModelConfig())
+    assert "last contiguous 20% block" in sentences.validation_source(TINY)

@@ -9,6 +9,7 @@ import pytest
 
 from glaucoma_lib.data import split
 from glaucoma_lib.data.loading import read_labels
+from glaucoma_lib.data.patients import neighbour_same_patient
 from glaucoma_lib.study import sentences
 
 G1020 = os.environ.get("GLAUCOMA_DATA")
@@ -150,6 +151,22 @@ def test_neighbour_evidence_text_says_what_the_numbers_show_and_not():
     assert "no more alike than random pairs" in text and "not a finding" in text
     frame.loc[:199, "correlation"] += 0.3
     assert "do look more alike" in sentences.neighbour_evidence_text(frame)
+
+
+def test_neighbour_evidence_states_the_patients_when_the_release_names_them():
+    """With patient identifiers the text states their count and no longer calls it a guess."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"pair": ["neighbours"] * 200 + ["random"] * 200,
+                          "correlation": rng.normal(0.13, 0.05, 400),
+                          "same_label": np.arange(400) % 10 < 7})
+    text = sentences.neighbour_evidence_text(frame, (462, 799))
+    assert "462 of the 799 neighbouring pairs (58%) are the same patient" in text
+    assert "not a finding" not in text and "pixel correlation does not see it" in text
+
+
+def test_neighbour_same_patient_counts_adjacent_pairs():
+    assert neighbour_same_patient(np.array(["a", "a", "b", "a", "c", "c", "c"])) == (3, 6)
+    assert neighbour_same_patient(np.array(["a"])) == (0, 0)
 
 
 def test_split_balance_text_reads_the_summary():

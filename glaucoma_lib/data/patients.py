@@ -66,3 +66,11 @@ def patient_ids(data_dir: str | os.PathLike, image_ids: list[str]) -> np.ndarray
         raise DataError(f"{Path(data_dir) / name}: no patient for {len(missing)} image(s), "
                         f"e.g. {missing[0]}")
     return np.array([by_image[i] for i in image_ids])
+
+
+def neighbour_same_patient(patients: np.ndarray) -> tuple[int, int]:
+    """(pairs of images adjacent in image-number order that are the same patient, all such
+    pairs), for ``patients`` in image-number order: whether neighbouring numbers are related is
+    read from the release, not guessed from the pictures."""
+    patients = np.asarray(patients)
+    return int(np.sum(patients[1:] == patients[:-1])), max(len(patients) - 1, 0)

@@ -1,5 +1,5 @@
 """Where does the disc CNN look? Grad-CAM and input-gradient saliency maps, and the cases to show
-(report.plots.plot_explanations draws them)."""
+(report.image_figures.plot_explanations draws them)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ def saliency(network: DeepConvNet, x: np.ndarray, class_index: int = 1) -> np.nd
 def confident_cases(y: np.ndarray, prob: np.ndarray, threshold: float,
                     n: int = 4) -> tuple[np.ndarray, list[str]]:
     """Indices of the n most confident correct and n most confident wrong calls, with captions
-    (image ID added by the caller)."""
+    short enough for a printed column (image ID added by the caller; which calls are right the
+    caller marks, e.g. image_figures.plot_explanations' frames)."""
     pred = (prob >= threshold).astype(int)
     right, wrong = np.flatnonzero(pred == y), np.flatnonzero(pred != y)
     pick = np.r_[right[np.argsort(-np.abs(prob[right] - 0.5))][:n],
                  wrong[np.argsort(-np.abs(prob[wrong] - 0.5))][:n]]
-    captions = [f"true {CLASS_NAMES[y[i]]}, p={prob[i]:.2f}\n"
-                f"{'correct' if pred[i] == y[i] else 'WRONG'}" for i in pick]
+    captions = [f"true {CLASS_NAMES[y[i]]}\np = {prob[i]:.2f}" for i in pick]
     return pick, captions

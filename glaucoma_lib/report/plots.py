@@ -1,16 +1,18 @@
-"""Figures for notebooks and report: one style, loud synthetic-data banners, atomic saves."""
+"""Figures for notebooks and report: one style, loud synthetic-data banners, atomic saves.
+
+Every figure is drawn at most PRINT_WIDTH_IN wide with seaborn's "paper" fonts (about 9 pt), so
+that printed at the report's text width no text is smaller than 7 pt; legends sit outside the
+data."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.collections import PatchCollection
-from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
 
 from glaucoma_lib import metrics
 from glaucoma_lib.data.labels import CLASS_NAMES
@@ -22,7 +24,7 @@ SYNTHETIC_BANNER = "SYNTHETIC DATA — "
 
 def set_style() -> None:
     """One seaborn look for every figure so report pages read as a set."""
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "figure.autolayout": True})
 
 
@@ -55,6 +57,17 @@ def _axes(ax: plt.Axes | None, size: tuple[float, float] = (6, 4)) -> tuple[plt.
         fig, ax = plt.subplots(figsize=size)
         return fig, ax
     return ax.figure, ax
+
+
+def legend_below(ax: plt.Axes, ncol: int = 1) -> None:
+    """The axes' legend under its x label, outside the data, at the figure's text size."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
+
+
+def epoch_axis(ax: plt.Axes) -> None:
+    """An x axis of whole epochs: no tick at 2.5."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
 
 
 def plot_confusion(
@@ -99,18 +112,7 @@ def plot_roc(
     ax.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01),
            title=data_title(title, synthetic))
     ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize="small")
-    return fig
-
-
-def plot_rocs(curves: dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float, float]]],
-              synthetic: bool, title: str) -> plt.Figure:
-    """Several ROC curves on one plot (labels, scores, recorded (AUC, low, high) per curve), the
-    chance line once."""
-    fig, ax = plt.subplots(figsize=(7.5, 6))
-    for i, (label, (y, score, auc_ci)) in enumerate(curves.items()):
-        plot_roc(y, score, auc_ci, synthetic, title, label=label, ax=ax, chance=i == 0)
-    ax.legend(loc="lower right", fontsize="x-small")
+    legend_below(ax)
     return fig
 
 
@@ -119,112 +121,25 @@ def plot_reliability(
     prob: np.ndarray,
     synthetic: bool,
     title: str = "Reliability diagram",
-    n_bins: int = 10,
+    n_bins: int = 5,
     ax: plt.Axes | None = None,
 ) -> plt.Figure:
-    """Predicted glaucoma probability against the observed fraction; diagonal = calibrated."""
-    fig, ax = _axes(ax, (5, 5))
-    mean_prob, observed, count = metrics.reliability_curve(y, prob, n_bins=n_bins)
+    """Predicted glaucoma probability against the observed fraction in bins of equal count
+    (each labelled with its number of images); diagonal = calibrated. Equal-width bins left
+    one to three images in the sparse ones, whose observed fraction means nothing."""
+    fig, ax = _axes(ax, (4, 4))
+    mean_prob, observed, count = metrics.reliability_curve(y, prob, n_bins=n_bins,
+                                                           equal_count=True)
     brier = metrics.brier_score(y, prob)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
-    ax.plot(mean_prob, observed, marker="o", label=f"model (Brier {brier:.3f})")
+    ax.plot(mean_prob, observed, marker="o",
+            label=f"model, {len(count)} bins of equal count (Brier {brier:.3f})")
     for x, o, c in zip(mean_prob, observed, count, strict=True):
-        ax.annotate(str(int(c)), (x, o), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.annotate(f"n={int(c)}", (x, o), textcoords="offset points", xytext=(4, -11))
     ax.set(xlabel="predicted probability of glaucoma", ylabel="observed fraction with glaucoma",
            xlim=(0, 1), ylim=(0, 1), title=data_title(title, synthetic))
     ax.set_aspect("equal")
-    ax.legend(loc="upper left", fontsize="small")
-    return fig
-
-
-def to_display_image(image: np.ndarray) -> np.ndarray:
-    """CHW (or HWC) float/uint8 image -> HWC float in [0, 1] for imshow, in colour."""
-    img = np.asarray(image)
-    if img.ndim != 3:
-        raise ValueError(f"expected a 3-D image, got shape {img.shape}")
-    if img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
-        img = img.transpose(1, 2, 0)
-    img = img.astype(np.float32)
-    if img.max(initial=0.0) > 1.0:
-        img = img / 255.0
-    img = np.clip(img, 0.0, 1.0)
-    return img[..., 0] if img.shape[-1] == 1 else img
-
-
-def plot_image_grid(
-    images: np.ndarray,
-    captions: Sequence[str],
-    synthetic: bool,
-    title: str = "Images",
-    ncols: int = 6,
-) -> plt.Figure:
-    """Small multiples with a caption under each image; an empty set says so instead of failing."""
-    n = len(images)
-    if len(captions) != n:
-        raise ValueError(f"{n} images but {len(captions)} captions")
-    if n == 0:
-        fig, ax = plt.subplots(figsize=(6, 1.5))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no images to show", ha="center", va="center")
-        ax.set_title(data_title(title, synthetic))
-        return fig
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.7 * nrows + 0.5), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, img, cap in zip(axes.ravel(), images, captions, strict=False):
-        ax.imshow(to_display_image(img))
-        ax.set_title(cap, fontsize=7)
-    fig.suptitle(data_title(title, synthetic))
-    return fig
-
-
-def plot_explanations(x: np.ndarray, maps: np.ndarray, captions: Sequence[str], synthetic: bool,
-                      title: str) -> plt.Figure:
-    """Crops (top row) and the same crops with their heat maps (N, H, W) in [0, 1] overlaid
-    (bottom row), one column per case (models.explain makes the maps)."""
-    n = len(x)
-    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.9 * max(n, 1), 4.4), squeeze=False)
-    for i in range(n):
-        axes[0, i].imshow(to_display_image(x[i]))
-        axes[1, i].imshow(to_display_image(x[i]))
-        axes[1, i].imshow(maps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-        axes[0, i].set_title(captions[i], fontsize=7)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.suptitle(data_title(title, synthetic), fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_contact_sheet(thumbs: np.ndarray, table: pd.DataFrame, scale: float, cols: int = 20,
-                       labels: list[str] | None = None) -> plt.Figure:
-    """Thumbnails (N, h, w, 3) with the detected disc circle (table's x, y, radius times
-    `scale`) and an index or label drawn on each.
-
-    One image of tiles with a white strip above each for its label, not one axes per thumbnail:
-    220 axes took ~10 s to lay out and save, this takes well under one.
-    """
-    n, h, w, _ = thumbs.shape
-    rows = int(np.ceil(n / cols))
-    top, gap = h // 6, w // 32  # label strip above each tile, white gap between columns
-    tiles = np.full((rows * cols, h + top, w + gap, 3), 255, np.uint8)
-    tiles[:n, top:, :w] = thumbs
-    sheet = tiles.reshape(rows, cols, h + top, w + gap, 3).transpose(0, 2, 1, 3, 4)
-    sheet = sheet.reshape(rows * (h + top), cols * (w + gap), 3)
-    fig, ax = plt.subplots(figsize=(cols * 1.0, cols * 1.0 * sheet.shape[0] / sheet.shape[1]))
-    ax.imshow(sheet, interpolation="nearest")
-    ax.axis("off")
-    col, row = np.arange(n) % cols * (w + gap), np.arange(n) // cols * (h + top)
-    circles = [Circle((c + x * scale, r + top + y * scale), radius * scale) for c, r, x, y, radius
-               in zip(col, row, table["x"], table["y"], table["radius"], strict=False)]
-    ax.add_collection(PatchCollection(circles, facecolor="none", edgecolor="cyan", lw=0.8),
-                      autolim=False)
-    for k in range(n):
-        ax.text(col[k] + w / 2, row[k] + top - 1, labels[k] if labels else str(k), fontsize=5,
-                ha="center", va="bottom")
-    fig.subplots_adjust(left=0, right=1, top=1, bottom=0)
+    legend_below(ax)
     return fig
 
 
@@ -240,7 +155,7 @@ def plot_fold_study(study: dict, synthetic: bool, title: str) -> plt.Figure:
     ax.axhline(0.5, color="grey", lw=0.8)
     ax.set(xticks=range(len(study)), xticklabels=[f"{n} folds" for n in study],
            ylabel="fold ROC AUC", title=data_title(title, synthetic))
-    ax.legend()
+    legend_below(ax, ncol=2)
     return fig
 
 
@@ -253,22 +168,26 @@ def plot_leakage_permutations(table: pd.DataFrame, synthetic: bool, title: str) 
     ax.axhline(0.5, color="grey", lw=0.8)
     ax.set(xlabel="permutation seed", ylabel="mean fold ROC AUC",
            title=data_title(title, synthetic))
-    ax.legend(fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    legend_below(ax, ncol=2)
     return fig
 
 
 def plot_training_curves(histories: dict[str, pd.DataFrame], synthetic: bool,
                          title: str) -> plt.Figure:
     """Loss and train/validation AUC per epoch, one line per run (label -> history_frame)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for label, h in histories.items():
-        axes[0].plot(h["epoch"], h["epoch_loss"], label=label)
-        axes[1].plot(h["epoch"], h["train_auc"], "--", label=f"train, {label}")
-        axes[1].plot(h["epoch"], h["val_auc"], label=f"validation, {label}")
-    axes[0].set(xlabel="epoch", ylabel="mean training loss (class-weighted)", title="Loss")
+    fig, axes = plt.subplots(1, 2, figsize=(PRINT_WIDTH_IN, 3.4))
+    for i, (label, h) in enumerate(histories.items()):
+        colour = f"C{i}"
+        axes[0].plot(h["epoch"], h["epoch_loss"], color=colour, label=label)
+        axes[1].plot(h["epoch"], h["train_auc"], "--", color=colour)
+        axes[1].plot(h["epoch"], h["val_auc"], color=colour)
+    axes[0].set(ylabel="mean training loss (class-weighted)", title="Loss")
     axes[1].axhline(0.5, color="grey", lw=0.8)
-    axes[1].set(xlabel="epoch", ylabel="ROC AUC", title="AUC per epoch")
-    axes[1].legend(fontsize=7)
+    axes[1].set(ylabel="ROC AUC", title="AUC per epoch (dashed: training, solid: validation)")
+    for ax in axes:
+        epoch_axis(ax)
+    legend_below(axes[0], ncol=len(histories))
     fig.suptitle(data_title(title, synthetic))
     fig.tight_layout()
     return fig
@@ -276,19 +195,20 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], synthetic: bool,
 
 def plot_cv_folds(tables: dict[str, pd.DataFrame], synthetic: bool, title: str) -> plt.Figure:
     """Fold AUCs (dots) and pooled out-of-fold AUC with its 95% CI (bar) per pipeline, one panel
-    per data set."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 0.5 + 0.45 * max(
-        len(t) for t in tables.values())), sharex=True, squeeze=False)
-    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+    per data set, stacked so that the pipeline names stay legible at print width."""
+    fig, axes = plt.subplots(len(tables), 1, figsize=(PRINT_WIDTH_IN, 0.6 + sum(
+        0.8 + 0.25 * len(t) for t in tables.values())), sharex=True, squeeze=False)
+    for ax, (name, table) in zip(axes[:, 0], tables.items(), strict=True):
         for i, (_, row) in enumerate(table.iterrows()):
             folds = [float(a) for a in row["fold AUCs"].split()]
             ax.scatter(folds, np.full(len(folds), i), s=12, color="C0", alpha=0.6)
             ax.errorbar(row["pooled AUC"], i, xerr=[[row["pooled AUC"] - row["pooled CI low"]],
                         [row["pooled CI high"] - row["pooled AUC"]]], fmt="D", color="C3")
         ax.axvline(0.5, color="grey", lw=0.8)
-        ax.set(yticks=range(len(table)), xlabel="ROC AUC", title=name, xlim=(0.3, 1.0))
-        ax.set_yticklabels(table.index, fontsize=7)
+        ax.set(yticks=range(len(table)), title=name, xlim=(0.3, 1.0))
+        ax.set_yticklabels(table.index)
         ax.invert_yaxis()
+    axes[-1, 0].set_xlabel("ROC AUC")
     fig.suptitle(data_title(title, synthetic))
     fig.tight_layout()
     return fig
@@ -303,7 +223,7 @@ def plot_learning_curves(curves: pd.DataFrame, synthetic: bool, title: str) -> p
     ax.axhline(0.5, color="grey", lw=0.8)
     ax.set(xlabel="training images", ylabel="pooled out-of-fold ROC AUC",
            title=data_title(title, synthetic))
-    ax.legend()
+    legend_below(ax, ncol=2)
     return fig
 
 
@@ -312,7 +232,7 @@ def plot_signal(table: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
     data set; the grey line is chance."""
     sets = list(dict.fromkeys(table["data set"]))
     rows = list(dict.fromkeys(table["model and input"]))
-    fig, axes = plt.subplots(1, len(sets), figsize=(2.6 * len(sets) + 2.2, 1.3 + 0.3 * len(rows)),
+    fig, axes = plt.subplots(1, len(sets), figsize=(PRINT_WIDTH_IN, 1.3 + 0.25 * len(rows)),
                              sharey=True, squeeze=False)
     for ax, name in zip(axes[0], sets, strict=True):
         part = table[table["data set"] == name].set_index("model and input")
@@ -326,7 +246,7 @@ def plot_signal(table: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
         ax.axvline(0.5, color="grey", lw=0.8)
         ax.set(xlim=(0.3, 1.0), xlabel="ROC AUC", title=name)
     axes[0][0].set(yticks=range(len(rows)))
-    axes[0][0].set_yticklabels(rows, fontsize=8)
+    axes[0][0].set_yticklabels(rows)
     axes[0][0].invert_yaxis()
     fig.suptitle(data_title(title, synthetic))
     fig.tight_layout()

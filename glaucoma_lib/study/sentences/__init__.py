@@ -21,6 +21,7 @@ from glaucoma_lib.study.sentences.improved import (
     leakage_text,
     method_note,
     sweep_text,
+    validation_source,
 )
 from glaucoma_lib.study.sentences.reproduction import (
     final_accuracy_text,
@@ -35,5 +36,5 @@ __all__ = [
     "control_findings", "disc_audit_text", "evaluation_findings", "explanation_text",
     "final_accuracy_text", "forking_paths_text", "ideas_text", "leakage_text", "method_note",
     "neighbour_evidence_text", "reproduction_findings", "split_balance_text", "sweep_text",
-    "vcdr_sentence", "where_sentences",
+    "validation_source", "vcdr_sentence", "where_sentences",
 ]

@@ -20,8 +20,11 @@ def split_balance_text(summary: pd.DataFrame) -> str:
             f"{train['glaucoma']} of {train['images']} ({train['glaucoma_share']:.1%}).")
 
 
-def neighbour_evidence_text(similarity: pd.DataFrame) -> str:
-    """What neighbour_similarity's numbers show about neighbouring image numbers, and what not.
+def neighbour_evidence_text(similarity: pd.DataFrame,
+                            same_patient: tuple[int, int] | None = None) -> str:
+    """What neighbour_similarity's numbers show about neighbouring image numbers, and, where the
+    release names patients, how many neighbouring pairs are the same patient
+    (patients.neighbour_same_patient: (same, pairs)).
 
     Label agreement alone cannot tell the same patient from, say, the same clinic period; the
     pixel correlation is the test for near-duplicates, judged against twice its standard error.
@@ -31,21 +34,31 @@ def neighbour_evidence_text(similarity: pd.DataFrame) -> str:
     near, rand = mean.loc["neighbours"], mean.loc["random"]
     difference = near["correlation"] - rand["correlation"]
     alike = difference > 2 * float(np.hypot(sem["neighbours"], sem["random"]))
-    return (
+    text = (
         f"Neighbours in image number share a label {near['same_label']:.0%} of the time, random "
-        f"pairs {rand['same_label']:.0%}: labels cluster by image number, as they would if "
-        "neighbouring numbers were often the same patient, or the same clinic period. Their "
+        f"pairs {rand['same_label']:.0%}: labels cluster by image number. Their "
         f"pixel correlation is {near['correlation']:.3f} against {rand['correlation']:.3f} for "
         "random pairs: "
         + ("neighbours do look more alike, so some may be repeat photographs of the same eye."
            if alike else
            "at this resolution neighbours look no more alike than random pairs (the difference "
            "is within two standard errors), which argues against near-duplicate photographs.")
-        + " Neither number identifies patients: that neighbouring numbers are the same patient is "
-        "a possibility these data are consistent with, not a finding. Validation is carved as "
-        "contiguous blocks because that is safe either way: it costs little if neighbours are "
-        "unrelated and keeps related images on one side if they are related."
     )
+    if same_patient is None:
+        return text + (
+            " Neither number identifies patients, and this release names none: that "
+            "neighbouring numbers are the same patient is a possibility these data are "
+            "consistent with, not a finding. Validation is carved as contiguous blocks because "
+            "that is safe either way.")
+    same, pairs = same_patient
+    return text + (
+        f" The release's patient identifiers settle what the pictures cannot: {same} of the "
+        f"{pairs} neighbouring pairs ({same / pairs:.0%}) are the same patient"
+        + (", photographed differently enough (fellow eye, another visit) that the pixel "
+           "correlation does not see it." if same and not alike else ".")
+        + " Validation is therefore carved as contiguous blocks, which keep a patient's run of "
+        "neighbouring numbers on one side of a split except where a block boundary falls "
+        "inside it.")
 
 
 # ------------------------------------------------------------------ notebook 05: the reproduction
