@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import fundus
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from glaucoma_lib.data.loading import read_labels
 from glaucoma_lib.models import disc
@@ -17,6 +17,23 @@ def test_detector_finds_the_drawn_disc(xy):
     assert 10 < loc.radius < 70
     assert 0 <= loc.confidence <= 1
     assert loc.source == "detector"
+
+
+def test_glare_at_the_image_edge_is_not_taken_for_the_disc():
+    """A field of view wider than the image (cut at its left and right edges, as on many
+    EyePACS-AIROGS photographs) with a bright glare at the cut: outside the image counts as
+    outside the field, so the glare at the border is not a disc candidate."""
+    img = Image.new("RGB", (512, 512))
+    d = ImageDraw.Draw(img)
+    d.ellipse((-40, 10, 552, 502), fill=(200, 85, 30))
+    d.ellipse((482, 180, 602, 330), fill=(255, 240, 220))
+    x, y = 150, 250
+    for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+        d.line((x, y, x + 400 * np.cos(angle), y + 400 * np.sin(angle)), fill=(120, 30, 15),
+               width=5)
+    d.ellipse((x - 36, y - 36, x + 36, y + 36), fill=(250, 200, 120))
+    loc = disc.locate_disc(np.asarray(img))
+    assert np.hypot(loc.x - x, loc.y - y) < 15
 
 
 def test_detection_scales_to_other_image_sizes():

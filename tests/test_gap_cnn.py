@@ -12,6 +12,7 @@ from glaucoma_lib import metrics
 from glaucoma_lib.models.disc_model import FORMAT_VERSION
 from glaucoma_lib.models.gap_cnn import CropAugmenter, GapCnnConfig, GapCnnModel, fit_gap_cnn
 from glaucoma_lib.models.kinds import load_model
+from glaucoma_lib.nn import train
 from glaucoma_lib.nn.gap_layers import (
     GlobalAveragePooling,
     PerImageStandardize,
@@ -20,6 +21,7 @@ from glaucoma_lib.nn.gap_layers import (
 from glaucoma_lib.nn.gap_net import GapConvNet, GapNetConfig
 from glaucoma_lib.nn.gradcheck import gradient_check, numerical_gradient, relative_error
 from glaucoma_lib.nn.network import META_KEY
+from glaucoma_lib.nn.optim import decays
 from glaucoma_lib.nn.schedule import WarmupCosine
 from glaucoma_lib.nn.weight_files import WeightsError, json_entry, save_npz
 
@@ -147,6 +149,26 @@ def test_fit_learns_a_toy_signal_and_flip_averaging():
     plain = GapCnnModel(replace(config, flip_average=False), model.network)
     expected = 0.5 * (plain.predict_proba(x) + plain.predict_proba(x[..., ::-1].copy()))
     np.testing.assert_allclose(p, expected, rtol=1e-5)
+
+
+def test_fit_decays_every_parameter_as_pytorch_adamw(monkeypatch):
+    """The recipe's AdamW is PyTorch's default: decoupled decay of BatchNorm's gamma and beta
+    and the classifier's bias as well as the weights."""
+    made = []
+
+    def spy(name, **kw):
+        made.append(real(name, **kw))
+        return made[-1]
+
+    real = train.make_optimizer
+    monkeypatch.setattr(train, "make_optimizer", spy)
+    config = replace(GapCnnConfig(), input_size=16, channels=(4, 8), pooled_blocks=1, epochs=1,
+                     warmup=0, batch_size=8)
+    model = fit_gap_cnn(np.zeros((8, 3, 16, 16), np.float32), np.arange(8) % 2, config)
+    (optimizer,) = made
+    assert optimizer.decoupled and optimizer.weight_decay == config.weight_decay
+    assert {"gamma1", "beta1", "b3"} <= set(model.network.params)
+    assert all(decays(key, optimizer.decay_all) for key in model.network.params)
 
 
 def _small_model(tmp_path):

@@ -78,6 +78,18 @@ def test_weight_decay_l2_and_decoupled_only_touch_weights():
     np.testing.assert_array_equal(decoupled["b1"], 1.0)
 
 
+def test_decay_all_touches_every_parameter_as_pytorch_adamw():
+    """decay_all=True decays biases and BatchNorm's gamma and beta too (PyTorch's AdamW default:
+    p -= lr * weight_decay * p for every parameter)."""
+    params = {"W1": np.ones(2), "b1": np.ones(2), "gamma1": np.ones(2), "beta1": np.ones(2)}
+    zero = {k: np.zeros(2) for k in params}
+    Adam(lr=0.5, weight_decay=0.1, decoupled=True, decay_all=True).update(params, zero)
+    for value in params.values():
+        np.testing.assert_allclose(value, 0.95)
+    assert weight_decay({"b1": np.ones(2)}, {"b1": np.zeros(2)}, 0.1, decay_all=True)[
+        "b1"].tolist() == [0.1, 0.1]
+
+
 def test_lr_is_settable():
     params = {"W1": np.zeros(1)}
     opt = SGD(lr=1.0)

@@ -23,6 +23,8 @@ from glaucoma_lib.data.loading import image_path
 
 WORK_SIZE = 128
 MASK_FOLDER = "Masks"
+# Part of every disc cache key: a changed detector must not be served the old locations.
+DETECTOR = "detector-2"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ def fundus_mask(rgb: np.ndarray, threshold: int = 20) -> np.ndarray:
     return rgb.max(axis=-1) > threshold
 
 
+def inner_mask(mask: np.ndarray, r: int = 5) -> np.ndarray:
+    """The field of view eroded by ~2r pixels, where a disc centre may lie. Outside the image
+    counts as outside the field: where the field of view is cut by the image's edge (common on
+    EyePACS-AIROGS), an edge-padded blur would keep the bright rim at the border as interior."""
+    pad = 3 * r + 1  # the support of smooth's three box blurs
+    m = np.pad(mask.astype(np.float32), [(0, 0)] * (mask.ndim - 2) + [(pad, pad)] * 2)
+    return smooth(m, r)[..., pad:-pad, pad:-pad] > 0.99
+
+
 def to_work_size(rgb: np.ndarray) -> np.ndarray:
     """Resize one (H, W, 3) uint8 image to the detector's working resolution."""
     img = Image.fromarray(rgb).resize((WORK_SIZE, WORK_SIZE), Image.BILINEAR)
@@ -88,7 +99,7 @@ def disc_score_maps(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     x = small.astype(np.float32)
     mask = fundus_mask(small)
-    inner = smooth(mask.astype(np.float32), 5) > 0.99
+    inner = inner_mask(mask)
     lum = 0.25 * x[..., 0] + 0.5 * x[..., 1] + 0.25 * x[..., 2]
     background = masked_smooth(lum, mask, 16)
     bright = masked_smooth(lum - background, mask, 4)
@@ -230,7 +241,8 @@ def load_disc_crop_sets(data_dir: str | Path, image_ids: list[str],
     image_ids, asked = list(image_ids), sizes
     sizes = list(dict.fromkeys(asked))  # each size cut once, however often it is asked for
     paths = [image_path(data_dir, i) for i in image_ids]
-    caches = [cache_file(f"disc_crops_{crop}_{out}", paths, crop, out) for crop, out in sizes]
+    caches = [cache_file(f"disc_crops_{crop}_{out}", paths, crop, out, DETECTOR)
+              for crop, out in sizes]
     found = [read_cache(cache, image_ids) for cache in caches]
     missing = [k for k, cached in enumerate(found) if cached is None]
     if missing:
@@ -245,7 +257,7 @@ def _cut_missing(data_dir: str | Path, image_ids: list[str], paths: list[Path],
                  found: list[dict | None]) -> None:
     """Cut and cache the sizes not cached yet (found[k] filled in), detecting the discs only
     when their locations are not cached either."""
-    located_cache = cache_file("disc_locations", paths)
+    located_cache = cache_file("disc_locations", paths, DETECTOR)
     known = read_cache(located_cache, image_ids)
     known_locs = None if known is None else [
         DiscLocation(*row) for row in

@@ -5,8 +5,9 @@ Recipe (a reference implementation reached a CV AUC of 0.90 on EyePACS-AIROGS-li
 crop of 112 px of the 512 px image (about two disc diameters) around the disc, resized to 64 px
 and standardised per image and channel; 4 blocks of conv3x3 + BatchNorm + ReLU with 16-32-64-128
 channels, max pooling after the first three; global average pooling; dropout 0.3; softmax with
-label smoothing 0.1; Adam with decoupled weight decay 0.05 (AdamW), learning rate 3e-3, batch
-32, 2 warm-up epochs then cosine decay; flips, +-15 degree rotations, small zoom and shift,
+label smoothing 0.1; Adam with decoupled weight decay 0.05 on every parameter (PyTorch's AdamW
+default, BatchNorm's gamma and beta and the biases included), learning rate 3e-3, batch 32, 2
+warm-up epochs then cosine decay; flips, +-15 degree rotations, small zoom and shift,
 brightness/contrast jitter; prediction averages the crop and its mirror image.
 """
 
@@ -182,7 +183,7 @@ def fit_gap_cnn(x: np.ndarray, t: np.ndarray, config: GapCnnConfig, seed: int = 
     Trainer(network, x, np.asarray(t, np.int64), epochs=config.epochs,
             mini_batch_size=config.batch_size, optimizer="Adam",
             optimizer_param={"lr": config.lr, "weight_decay": config.weight_decay,
-                             "decoupled": True},
+                             "decoupled": True, "decay_all": True},
             seed=seed, verbose=False, augment=CropAugmenter() if config.augment else None,
             lr_schedule=(WarmupCosine(config.lr, config.epochs, config.warmup)
                          if config.schedule else None),

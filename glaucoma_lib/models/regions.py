@@ -17,7 +17,12 @@ import pandas as pd
 from glaucoma_lib.data.cache import cache_file, read_cache, write_cache
 from glaucoma_lib.data.images import read_image
 from glaucoma_lib.data.loading import image_path
-from glaucoma_lib.models.disc import DiscLocation, crop_disc, load_disc_crop_sets
+from glaucoma_lib.models.disc import (
+    DETECTOR,
+    DiscLocation,
+    crop_disc,
+    load_disc_crop_sets,
+)
 
 REGIONS = ("disc", "off-disc")
 
@@ -55,7 +60,8 @@ def load_region_crops(data_dir: str | os.PathLike, image_ids: list[str], region:
     if region == "disc":
         return crops, table.assign(clear=False)
     paths = [image_path(data_dir, i) for i in image_ids]
-    cache = cache_file(f"off_disc_crops_{crop_size}_{out_size}", paths, crop_size, out_size)
+    cache = cache_file(f"off_disc_crops_{crop_size}_{out_size}", paths, crop_size, out_size,
+                       DETECTOR)
     cached = read_cache(cache, image_ids)
     if cached is None:
         cached = _cut_off_disc(paths, table, crop_size, out_size)

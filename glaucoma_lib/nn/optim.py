@@ -2,8 +2,9 @@
 
 Each updates the params dict in place (update(params, grads)), has a settable `lr` for
 schedules, optional weight decay, and state_dict()/load_state_dict() so training can resume
-exactly. Weight decay touches weight matrices only (keys starting with "W"), never biases or
-BatchNorm gamma/beta:
+exactly. Weight decay touches weight matrices only (keys starting with "W"), not biases or
+BatchNorm gamma/beta, unless decay_all=True (every parameter, as PyTorch's optimisers do by
+default):
 - decoupled=False: L2 penalty, weight_decay * W added to the gradient before the update;
 - decoupled=True: W -= lr * weight_decay * W after the update (AdamW style).
 """
@@ -13,13 +14,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def decays(key: str, decay_all: bool) -> bool:
+    """Whether weight decay applies to the parameter named ``key``."""
+    return decay_all or key.startswith("W")
+
+
 def weight_decay(
-    params: dict[str, np.ndarray], grads: dict[str, np.ndarray], rate: float
+    params: dict[str, np.ndarray], grads: dict[str, np.ndarray], rate: float,
+    decay_all: bool = False,
 ) -> dict[str, np.ndarray]:
     """Gradients of loss + rate/2 * sum ||W||^2 (the L2 penalty) from those of the loss."""
     if rate == 0:
         return grads
-    return {k: g + rate * params[k] if k.startswith("W") else g for k, g in grads.items()}
+    return {k: g + rate * params[k] if decays(k, decay_all) else g for k, g in grads.items()}
 
 
 class Optimizer:
@@ -27,16 +34,17 @@ class Optimizer:
 
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, lr: float, weight_decay: float = 0.0, decoupled: bool = False):
+    def __init__(self, lr: float, weight_decay: float = 0.0, decoupled: bool = False,
+                 decay_all: bool = False):
         self.lr = lr
         self.weight_decay = weight_decay
-        self.decoupled = decoupled
+        self.decoupled, self.decay_all = decoupled, decay_all
         self.iter = 0
         self.state: dict[str, dict[str, np.ndarray]] = {name: {} for name in self.state_names}
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         if not self.decoupled:
-            grads = weight_decay(params, grads, self.weight_decay)
+            grads = weight_decay(params, grads, self.weight_decay, self.decay_all)
         for name in self.state_names:
             for key, value in params.items():
                 if key not in self.state[name]:
@@ -45,7 +53,7 @@ class Optimizer:
         self._step(params, grads)
         if self.decoupled and self.weight_decay:
             for key, value in params.items():
-                if key.startswith("W"):
+                if decays(key, self.decay_all):
                     value -= self.lr * self.weight_decay * value
 
     def _step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
