@@ -136,7 +136,7 @@ def test_the_paper_holds_on_the_committed_results_and_fails_on_others(tmp_path):
     figures = ROOT / "figures"
     manuscript.render(paper.PAPER_SOURCE, paper.REFERENCES, values, figures, css, True)
     worse = copy.deepcopy(values)
-    worse["signal"]["airogs"]["cnn_off"] = Estimate(0.85, 0.82, 0.88)  # the control catches up
+    worse["signal"]["airogs"]["cnn_off"] = Estimate(0.90, 0.87, 0.93)  # the control catches up
     with pytest.raises(ClaimError, match="looks at the disc"):
         manuscript.render(paper.PAPER_SOURCE, paper.REFERENCES, worse, figures, css, True)
     learns = copy.deepcopy(values)
