@@ -158,8 +158,15 @@ def check_supplement(html_path: Path, pdf_path: Path | None) -> None:
     for table in tables(page):
         cut = [c for c in table["body"] + table["head"] if c.strip().endswith(("...", "…"))]
         assert not cut, cut
+    assert re.search(r"\.jp-RenderedMarkdown \{ max-width: ([\d.]+)em", page)
     if pdf_path is None:
         return
-    text = "\n".join(pdf_pages(pdf_path))
+    pages = pdf_pages(pdf_path)
+    text = "\n".join(pages)
     assert not ABSOLUTE_PATH.findall(text), ABSOLUTE_PATH.findall(text)[:5]
     assert not missing_headers(visible, text), missing_headers(visible, text)[:20]
+    headings = {re.sub(r"<[^>]+>", "", h).strip()
+                for h in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", visible, flags=re.S)}
+    for i, p in enumerate(pages[1:], 2):  # page 1 ends with the contents, links to headings
+        lines = [line.strip() for line in p.splitlines() if line.strip()]
+        assert not lines or lines[-1] not in headings, f"heading alone at the foot of page {i}"

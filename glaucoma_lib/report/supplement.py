@@ -30,12 +30,16 @@ SUPPLEMENT_TITLE = "Supplement: the executed notebooks behind the paper"
 PRINT_CSS = """
 <style>
 @page { size: A4; margin: 14mm 13mm 16mm 13mm; }
-@media screen { body { max-width: 60em; margin: 0 auto; } }
+@media screen { body { max-width: 60em; margin: 0 auto; }
+  .jp-RenderedMarkdown { max-width: 46em; } }
 .caption { font-size: 0.92em; color: #222; margin: 0.3em 0 1.1em 0; }
 .jp-OutputArea-output pre { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; }
 .jp-OutputArea-output img { max-width: 100%; height: auto; }
 @media print {
   body { font-size: 10pt; }
+  /* JupyterLab's flex boxes would let Chromium ignore the break rules below */
+  .jp-Notebook, .jp-Cell, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper, .jp-InputArea,
+  .jp-OutputArea, .jp-OutputArea-child { display: block !important; }
   .jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-OutputArea, .jp-Cell-outputWrapper,
   .jp-Cell-outputArea { overflow: visible !important; }
   .jp-OutputPrompt, .jp-InputPrompt { display: none !important; }

@@ -108,6 +108,7 @@ def data_facts(g1020_dir: str | os.PathLike, airogs_dir: str | os.PathLike | Non
                  for pid, grp in by_image.groupby("patientID")}
         straddling = [pid for pid, s in sides.items() if len(s) > 1]
         g1020.update(patients=int(by_image["patientID"].nunique()),
+                     most_images=int(by_image.groupby("patientID").size().max()),
                      suspects=int((by_image["detailedLabels"] == "0c").sum()),
                      former=int((by_image["detailedLabels"] == "0b").sum()),
                      straddling=int(by_image["patientID"].isin(straddling).sum()))
