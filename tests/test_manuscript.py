@@ -108,6 +108,7 @@ def test_headings_are_numbered_with_a_table_of_contents_and_no_script(tmp_path):
     assert '<h2 id="sec-1">1 Intro</h2>' in page and '<h3 id="sec-1-1">1.1 Part</h3>' in page
     assert '<h2 id="sec-2">2 Data</h2>' in page and '<nav class="toc">' in page
     assert '<h2 id="abstract">Abstract</h2>' in page
+    assert '<a href="#references">References</a></li></ul></nav>' in page
     assert "<script" not in page and "http" not in page
 
 

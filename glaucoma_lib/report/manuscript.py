@@ -269,6 +269,8 @@ def render(source_path: Path, references_path: Path, values: dict, figures: Path
     reference_list = "".join(f'<li id="ref-{k}">{markdown(refs[k]).strip()[3:-4]}</li>'
                              for k in order)
     body += f'<h2 id="references">References</h2><ol class="references">{reference_list}</ol>'
+    toc = toc.replace("</ul></nav>", '<li class="toc2"><a href="#references">References</a></li>'
+                      "</ul></nav>")
     body = body.replace("<!--toc-->", toc, 1)
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
