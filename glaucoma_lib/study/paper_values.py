@@ -23,6 +23,7 @@ from glaucoma_lib.data.patients import patient_table
 from glaucoma_lib.data.split import original_split
 from glaucoma_lib.models.gap_cnn import GapCnnConfig
 from glaucoma_lib.models.regions import load_region_crops
+from glaucoma_lib.nn.network import NetworkConfig
 from glaucoma_lib.paths import models_dir
 from glaucoma_lib.study.control import NESTED
 from glaucoma_lib.study.experiments import choose_final, seed_summary
@@ -222,7 +223,10 @@ def signal_values(record: dict | None) -> dict:
         if key is not None:
             signal.setdefault(_by_key(row["data set"]), {})[key] = estimate(
                 row["AUC"], row["low"], row["high"])
-    out: dict[str, Any] = {"signal": signal, "cnn": {"epochs": record["config"]["cnn"]["epochs"]}}
+    config = GapCnnConfig.from_dict(record["config"]["cnn"])
+    out: dict[str, Any] = {"signal": signal, "cnn": {
+        "epochs": config.epochs, "weights": config.network_config(0).parameter_count(),
+        "original_weights": NetworkConfig().parameter_count()}}
     scored = {r["images"]: r for r in m["vcdr"] if r["handling"] == "no cup outline scored 0"}
     aside = {r["images"]: r for r in m["vcdr"] if r["handling"] == "no cup outline set aside"}
     if "all" in scored and "test" in scored:
