@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mistune
+import pandas as pd
 
+from glaucoma_lib.report import captions
 from glaucoma_lib.report.claims import Missing, evaluate, lookup, show
 from glaucoma_lib.report.swap import ReportError
 
@@ -48,7 +50,6 @@ class Rendered:
 
     html: str
     warnings: list[str] = field(default_factory=list)
-    references_page_anchor: str = "references"
 
 
 def _line_of(text: str, pos: int) -> int:
@@ -70,32 +71,28 @@ def check_claims(source: str, values: dict, strict: bool) -> tuple[str, list[str
     """The source with its conditions removed, after checking each. Strict: a false condition
     or a missing value is a ClaimError naming every such sentence; else the sentence is marked
     in the text and a warning returned."""
-    failures, warnings, marks = [], [], []
-    for m in _CHECK.finditer(source):
-        sentence, where = _sentence_before(source, m.start()), _line_of(source, m.start())
+    unsupported: list[str] = []
+
+    def one(m: re.Match) -> str:
+        where = _line_of(source, m.start())
         try:
-            ok = bool(evaluate(m[1], values))
-            why = "its results do not satisfy" if not ok else ""
+            why = "" if evaluate(m[1], values) else "its results do not satisfy"
         except Missing as missing:
-            ok, why = False, f"this build did not record {missing}, needed by"
+            why = f"this build did not record {missing}, needed by"
         except (SyntaxError, TypeError, ValueError) as err:
             raise ReportError(f"paper.md line {where}: the condition `{m[1].strip()}` cannot be "
                               f"read ({err})") from err
-        if not ok:
-            message = f"paper.md line {where}: \"{sentence}\" ({why} `{m[1].strip()}`)"
-            (failures if strict else warnings).append(message)
-            marks.append(m.span())
-    if failures:
+        if not why:
+            return ""
+        unsupported.append(f"paper.md line {where}: \"{_sentence_before(source, m.start())}\" "
+                           f"({why} `{m[1].strip()}`)")
+        return ' <mark class="unsupported">[not supported by this build]</mark>'
+
+    checked = _CHECK.sub(one, source)
+    if strict and unsupported:
         raise ClaimError("the build's results no longer support these sentences:\n  "
-                         + "\n  ".join(failures))
-    out, last = [], 0
-    for m in _CHECK.finditer(source):
-        out.append(source[last:m.start()])
-        if m.span() in marks:
-            out.append(' <mark class="unsupported">[not supported by this build]</mark>')
-        last = m.end()
-    out.append(source[last:])
-    return "".join(out), warnings
+                         + "\n  ".join(unsupported))
+    return checked, unsupported
 
 
 def fill_values(source: str, values: dict, strict: bool) -> str:
@@ -146,7 +143,8 @@ def cite(source: str, references: dict[str, str]) -> tuple[str, list[str]]:
 
 
 def table_html(table: dict) -> str:
-    """A paper table from the build's values: header in words, formatted cells, no index."""
+    """A paper table from the build's values (cells already formatted), printed as every table
+    is (captions.table_html), after refusing any cell a reader should not see."""
     columns, rows = table["columns"], table["rows"]
     for row in rows:
         if len(row) != len(columns):
@@ -155,10 +153,12 @@ def table_html(table: dict) -> str:
         bad = [c for c in row if FORBIDDEN_CELLS.search(str(c))]
         if bad:
             raise ReportError(f"table cell {bad[0]!r} is not something a reader should see")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return captions.table_html(pd.DataFrame(rows, columns=columns))
+
+
+def _inline(markdown: mistune.Markdown, text: str) -> str:
+    """Markdown of one paragraph as inline HTML (no <p>)."""
+    return markdown(text).strip().removeprefix("<p>").removesuffix("</p>")
 
 
 def _image(path: Path) -> str:
@@ -180,7 +180,7 @@ def blocks(source: str, values: dict, figures: Path, strict: bool
         counters[kind] += 1
         numbers[key] = counters[kind]
         label = f"<b>{kind.title()} {numbers[key]}.</b> "
-        text = inline(caption).strip().removeprefix("<p>").removesuffix("</p>")
+        text = _inline(inline, caption)
         anchor = f'id="{kind[:3]}-{name}"'
         if kind == "figure":
             path = figures / f"{name}.png"
@@ -257,20 +257,18 @@ def render(source_path: Path, references_path: Path, values: dict, figures: Path
     source, warnings = check_claims(source, values, strict)
     source = re.sub(r"<!--(?!toc-->).*?-->\n?", "", source, flags=re.S)  # notes to the editor
     source = fill_values(source, values, strict)
-    source, order = cite(source, read_references(references_path))
+    references = read_references(references_path)
+    source, order = cite(source, references)
     source, _ = blocks(source, values, figures, strict)
     title_match = re.match(r"# (.+)\n", source)
     if not title_match:
         raise ReportError("paper.md must start with a '# Title' line")
     title = title_match[1].strip()
     markdown = mistune.create_markdown(escape=False, plugins=["table"])
-    body, toc = number_headings(markdown(source[title_match.end():]))
-    refs = read_references(references_path)
-    reference_list = "".join(f'<li id="ref-{k}">{markdown(refs[k]).strip()[3:-4]}</li>'
+    reference_list = "".join(f'<li id="ref-{k}">{_inline(markdown, references[k])}</li>'
                              for k in order)
-    body += f'<h2 id="references">References</h2><ol class="references">{reference_list}</ol>'
-    toc = toc.replace("</ul></nav>", '<li class="toc2"><a href="#references">References</a></li>'
-                      "</ul></nav>")
+    references_html = f'<h2>References</h2>\n<ol class="references">{reference_list}</ol>'
+    body, toc = number_headings(markdown(source[title_match.end():]) + references_html)
     body = body.replace("<!--toc-->", toc, 1)
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

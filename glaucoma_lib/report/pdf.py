@@ -1,11 +1,11 @@
-"""Printing the report's HTML to PDF with a headless Chromium (or Playwright's, if installed)."""
+"""Printing the paper's and the supplement's HTML to PDF with a headless Chromium (the system's,
+or Playwright's if that is installed)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -14,11 +14,13 @@ PDF_TIMEOUT_S = 180
 
 
 def find_browser() -> str | None:
-    """A Chromium/Chrome executable: $GLAUCOMA_BROWSER first, then the usual names on PATH."""
+    """A Chromium/Chrome executable: $GLAUCOMA_BROWSER first, then the usual names on PATH, then
+    the Chromium that Playwright downloaded, if Playwright is installed."""
     env = os.environ.get("GLAUCOMA_BROWSER")
     if env and shutil.which(env):
         return shutil.which(env)
-    return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    found = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    return found or _playwright_chromium()
 
 
 def _print_with_browser(browser: str, html_path: Path, pdf_path: Path) -> None:
@@ -33,31 +35,18 @@ def _print_with_browser(browser: str, html_path: Path, pdf_path: Path) -> None:
         subprocess.run(cmd, check=True, capture_output=True, timeout=PDF_TIMEOUT_S)
 
 
-def _print_with_playwright(html_path: Path, pdf_path: Path) -> None:
-    nb_path = html_path.with_suffix(".ipynb")
-    subprocess.run(
-        [sys.executable, "-m", "nbconvert", "--to", "webpdf", "--no-input",
-         "--output", pdf_path.stem, "--output-dir", str(pdf_path.parent), str(nb_path)],
-        check=True, capture_output=True, timeout=PDF_TIMEOUT_S,
-    )
-
-
 def export_pdf(html_path: Path, pdf_path: Path) -> tuple[Path | None, str]:
-    """Print the HTML to PDF without LaTeX: a Chromium on the system, else nbconvert's webpdf."""
+    """Print the HTML to PDF without LaTeX, with a Chromium (find_browser)."""
     browser = find_browser()
+    if browser is None:
+        return None, (
+            "PDF skipped: no Chromium/Chrome found and playwright is not installed. "
+            "Install one (Debian: `apt-get install chromium`, or set GLAUCOMA_BROWSER) and run "
+            f"`make report`, or open {html_path.name} in a browser and print it to PDF."
+        )
     try:
-        if browser:
-            _print_with_browser(browser, html_path, pdf_path)
-            how = f"printed with {browser}"
-        elif _playwright_available():
-            _print_with_playwright(html_path, pdf_path)
-            how = "printed with nbconvert webpdf (playwright)"
-        else:
-            return None, (
-                "PDF skipped: no Chromium/Chrome found and playwright is not installed. "
-                "Install one (Debian: `apt-get install chromium`, or set GLAUCOMA_BROWSER) and run "
-                f"`make report`, or open {html_path.name} in a browser and print it to PDF."
-            )
+        _print_with_browser(browser, html_path, pdf_path)
+        how = f"printed with {browser}"
     except (OSError, subprocess.SubprocessError) as err:
         detail = getattr(err, "stderr", b"") or b""
         return None, f"PDF export failed ({err}); the HTML is complete. {detail[-500:]!r}"
@@ -66,13 +55,16 @@ def export_pdf(html_path: Path, pdf_path: Path) -> tuple[Path | None, str]:
     return pdf_path, how
 
 
-def _playwright_available() -> bool:
+def _playwright_chromium() -> str | None:
+    """The executable of Playwright's Chromium, or None where Playwright or its browser is
+    missing."""
     try:
         from playwright.sync_api import sync_playwright  # optional; absent on most machines
     except ImportError:
-        return False
+        return None
     try:
         with sync_playwright() as p:
-            return Path(p.chromium.executable_path).exists()
+            path = Path(p.chromium.executable_path)
     except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False
+        return None
+    return str(path) if path.is_file() else None

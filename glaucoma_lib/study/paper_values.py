@@ -105,14 +105,13 @@ def data_facts(g1020_dir: str | os.PathLike, airogs_dir: str | os.PathLike | Non
     table = patient_table(g1020_dir)
     if table is not None:
         by_image = table.set_index("imageID")
-        sides = {pid: {("test" if i in set(test) else "train") for i in grp.index}
-                 for pid, grp in by_image.groupby("patientID")}
-        straddling = [pid for pid, s in sides.items() if len(s) > 1]
+        per_patient = by_image.assign(test=by_image.index.isin(test)).groupby("patientID")
+        straddling = per_patient["test"].nunique() > 1  # images on both sides of the split
         g1020.update(patients=int(by_image["patientID"].nunique()),
-                     most_images=int(by_image.groupby("patientID").size().max()),
+                     most_images=int(per_patient.size().max()),
                      suspects=int((by_image["detailedLabels"] == "0c").sum()),
                      former=int((by_image["detailedLabels"] == "0b").sum()),
-                     straddling=int(by_image["patientID"].isin(straddling).sum()))
+                     straddling=int(per_patient.size()[straddling].sum()))
     annotations = read_annotations(g1020_dir)
     if annotations is not None:
         g1020["annotated"] = int(len(annotations))
